@@ -1,0 +1,121 @@
+"""One settings object for the whole project: keyword > environment (``AI_USAGE_*``) > TOML file > defaults."""
+
+from __future__ import annotations
+
+import os
+from datetime import tzinfo
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["DEFAULT_USD_CNY_RATE", "USD_CNY_RATE_DATE", "Settings", "system_timezone_name"]
+
+#: USD→CNY conversion used when none is configured (PBoC central parity, rounded).
+DEFAULT_USD_CNY_RATE = 7.10
+USD_CNY_RATE_DATE = "2025-10-31"
+
+
+def system_timezone_name() -> str:
+    """The IANA name of the machine's time zone, or ``UTC`` when it cannot be told."""
+    tz_env = os.environ.get("TZ", "").lstrip(":")
+    candidates = [tz_env] if tz_env else []
+    try:
+        candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
+    except OSError:
+        pass
+    try:
+        target = os.readlink("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    for name in candidates:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        return name
+    return "UTC"
+
+
+class Settings(BaseSettings):
+    """Every knob of the monitor; ``AI_USAGE_CONFIG`` may name a TOML file holding any of them."""
+
+    model_config = SettingsConfigDict(env_prefix="AI_USAGE_", extra="ignore", frozen=False)
+
+    records_dir: Path = Path("records/ai_usage")
+    timezone: str = Field(default_factory=system_timezone_name)
+    currency: Literal["CNY", "USD"] = "CNY"
+    usd_cny_rate: float = Field(default=DEFAULT_USD_CNY_RATE, gt=0)
+    pricing_file: Path | None = None
+    stream_usage: bool = True
+    capture_content: bool = False
+    #: ``none``: each line is handed to the OS before the call returns (survives a process crash);
+    #: ``always``: also fsync'd (survives a power cut, costs a disk flush per record).
+    fsync: Literal["none", "always"] = "none"
+    #: Re-raise the monitor's own internal errors instead of logging them (the project's tests set it).
+    raise_internal_errors: bool = False
+
+    # server
+    host: str = "127.0.0.1"
+    port: int = Field(default=10090, ge=1, le=65535)
+    api_token: str | None = None
+    #: Where the store keeps its index; default ``<records_dir>/.index``.
+    index_dir: Path | None = None
+    #: Where reports are written and served from; default ``<records_dir>/reports``.
+    reports_dir: Path | None = None
+    #: Seconds between two looks for new record lines.
+    tail_interval: float = Field(default=0.25, gt=0, le=60)
+
+    # /metrics
+    metrics_user_labels: bool = False
+    metrics_anchor_labels: bool = False
+    metrics_label_top_n: int = Field(default=20, ge=1, le=1000)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name like 'Asia/Shanghai'") from exc
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("AI_USAGE_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(f"AI_USAGE_CONFIG names {config_file!r}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @cached_property
+    def tz(self) -> tzinfo:
+        """The configured time zone as a ``tzinfo``."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def index_path(self) -> Path:
+        return self.index_dir if self.index_dir is not None else self.records_dir / ".index"
+
+    @property
+    def reports_path(self) -> Path:
+        return self.reports_dir if self.reports_dir is not None else self.records_dir / "reports"

@@ -1,0 +1,77 @@
+"""UsageRecord: the one data type every part of the monitor passes around (DESIGN §4)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+__all__ = ["RECORD_VERSION", "UsageRecord", "new_record_id"]
+
+RECORD_VERSION = 1
+
+
+def new_record_id() -> str:
+    """A unique id for de-duplication when files are re-read or shipped elsewhere."""
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """One LLM call (or one manually reported usage). Field order is the JSONL key order."""
+
+    timestamp: float
+    user_id: str | None = None
+    anchor_id: str | None = None
+    session_id: str | None = None
+    model: str = "unknown"
+    function: str | None = None
+    #: includes cached tokens; ``None`` when the provider did not say
+    input_tokens: int | None = None
+    #: includes reasoning tokens; ``None`` when the provider did not say
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cost: float = 0.0
+    duration_ms: float = 0.0
+    success: bool = True
+    error_msg: str | None = None
+    provider: str = "unknown"
+    operation: str = "chat"
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    currency: str = "CNY"
+    priced: bool = False
+    price_ref: str | None = None
+    stream: bool = False
+    request_id: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    #: who wrote it: ``openai`` / ``dashscope`` (instrumentation), ``decorator``, ``manual``
+    source: str = "manual"
+    tags: dict[str, str] = field(default_factory=dict)
+    record_id: str = field(default_factory=new_record_id)
+    v: int = RECORD_VERSION
+    #: the model named in the request, when the provider answered with another name
+    request_model: str | None = None
+    #: error class or provider code on failure (e.g. ``RateLimitError``, ``InvalidParameter``)
+    error_type: str | None = None
+    #: ``True`` when tokens are unknown because the provider sent no usage (see DESIGN §4)
+    usage_missing: bool = False
+
+    def to_json_line(self) -> bytes:
+        """The record as one UTF-8 JSONL line (non-ASCII kept as is), newline included."""
+        return orjson.dumps(self, option=orjson.OPT_APPEND_NEWLINE)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UsageRecord:
+        """Build a record from a parsed JSONL object, ignoring keys this version does not know."""
+        known = {k: v for k, v in data.items() if k in _FIELD_NAMES}
+        return cls(**known)
+
+
+_FIELD_NAMES = frozenset(UsageRecord.__dataclass_fields__)
