@@ -46,6 +46,7 @@ test: setup system-deps lint typecheck
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/store.py
 

@@ -1,0 +1,89 @@
+"""``instrument()`` / ``uninstrument()``: patch the OpenAI and DashScope clients in one line."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry.trace import TracerProvider
+
+from ai_usage_monitor.config import Settings
+from ai_usage_monitor.instrumentation.core import use_tracer_provider
+from ai_usage_monitor.instrumentation.tracing import otlp_tracer_provider
+from ai_usage_monitor.internal import set_raise_internal_errors
+from ai_usage_monitor.recorder import Recorder, set_recorder
+from ai_usage_monitor.state import set_active_settings
+
+__all__ = ["INSTRUMENTORS", "instrument", "instrumented_providers", "uninstrument"]
+
+logger = logging.getLogger("ai_usage_monitor")
+
+#: provider name → (SDK package it patches, "module:Instrumentor class")
+INSTRUMENTORS: dict[str, tuple[str, str]] = {
+    "openai": ("openai", "ai_usage_monitor.instrumentation.openai:OpenAIUsageInstrumentor"),
+    "dashscope": ("dashscope", "ai_usage_monitor.instrumentation.dashscope:DashScopeUsageInstrumentor"),
+}
+
+
+def _instrumentor(name: str) -> Any:
+    module_name, class_name = INSTRUMENTORS[name][1].split(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def instrument(
+    *,
+    providers: Iterable[str] | None = None,
+    tracer_provider: TracerProvider | None = None,
+    otlp_endpoint: str | None = None,
+    **settings: Any,
+) -> Settings:
+    """Record every call of the installed OpenAI / DashScope SDKs; keyword arguments are Settings fields.
+
+    Calling it again applies the new settings without patching twice. Returns the settings in force.
+    """
+    resolved = Settings(**settings)
+    set_raise_internal_errors(resolved.raise_internal_errors)
+    set_active_settings(resolved)
+    recorder = Recorder(resolved)
+    previous = set_recorder(recorder)
+    if previous is not None:
+        previous.close()
+    # genai-prices' data takes ~0.3 s to load: do it now, off the caller's thread, not on the first call
+    threading.Thread(target=recorder.pricer.warm_up, name="ai-usage-pricing-warm-up", daemon=True).start()
+    use_tracer_provider(tracer_provider or otlp_tracer_provider(otlp_endpoint))
+    wanted = list(providers) if providers is not None else list(INSTRUMENTORS)
+    for name in wanted:
+        if name not in INSTRUMENTORS:
+            raise ValueError(f"unknown provider {name!r}; known: {', '.join(INSTRUMENTORS)}")
+        if importlib.util.find_spec(INSTRUMENTORS[name][0]) is None:
+            if providers is not None:
+                logger.warning("ai-usage-monitor: %s is not installed, nothing to instrument", name)
+            continue
+        instrumentor = _instrumentor(name)
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+    return resolved
+
+
+def uninstrument() -> None:
+    """Restore every patched SDK method."""
+    for name in INSTRUMENTORS:
+        if importlib.util.find_spec(INSTRUMENTORS[name][0]) is None:
+            continue
+        instrumentor = _instrumentor(name)
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+
+
+def instrumented_providers() -> list[str]:
+    """Names of the providers whose SDK is patched right now."""
+    return [
+        name
+        for name in INSTRUMENTORS
+        if importlib.util.find_spec(INSTRUMENTORS[name][0]) is not None
+        and _instrumentor(name).is_instrumented_by_opentelemetry
+    ]

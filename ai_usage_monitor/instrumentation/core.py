@@ -1,0 +1,326 @@
+"""The one generic wrapper core every provider shares: time the call, open a span, call the SDK exactly
+once, turn what came back (a response, an error, a stream) into one UsageRecord.
+
+Providers plug in an :class:`Extractor`: small pure functions that read request attributes and usage
+from SDK objects. Nothing here raises into the user's code: the monitor's own failures go through
+:func:`handle_internal_error`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+
+from ai_usage_monitor.context import current_context, current_frame
+from ai_usage_monitor.instrumentation import attributes as attr
+from ai_usage_monitor.internal import handle_internal_error
+from ai_usage_monitor.records import UsageRecord
+from ai_usage_monitor.recorder import get_recorder
+
+__all__ = [
+    "CallInfo",
+    "CallTracker",
+    "Extractor",
+    "Failure",
+    "StreamState",
+    "Usage",
+    "make_async_wrapper",
+    "make_sync_wrapper",
+    "use_tracer_provider",
+]
+
+_TRACER_NAME = "ai_usage_monitor"
+_tracer = trace.get_tracer(_TRACER_NAME)
+#: True while an instrumented SDK call runs: an SDK method calling another patched one records once.
+_inside_call: ContextVar[bool] = ContextVar("ai_usage_inside_call", default=False)
+
+
+def use_tracer_provider(provider: TracerProvider | None) -> None:
+    """Send spans to ``provider`` (``None``: the app's global provider, even one set later)."""
+    global _tracer
+    _tracer = provider.get_tracer(_TRACER_NAME) if provider is not None else trace.get_tracer(_TRACER_NAME)
+
+
+@dataclass(slots=True)
+class CallInfo:
+    """What the request says, read before the call by the provider's extractor."""
+
+    provider: str
+    operation: str
+    request_model: str | None
+    source: str
+    stream: bool = False
+    server_address: str | None = None
+    server_port: int | None = None
+    #: thinking mode asked for (DashScope ``enable_thinking``): output billed at the thinking price
+    thinking: bool = False
+    #: the monitor added ``stream_options.include_usage``: hide the usage-only chunk from the caller
+    hide_usage_chunk: bool = False
+    #: the agent / app invoked (``invoke_agent``, e.g. a DashScope Application id): no model is requested
+    agent_id: str | None = None
+
+
+@dataclass(slots=True)
+class Usage:
+    """What the response says. Token counts are ``None`` when the provider did not report them."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    response_model: str | None = None
+    request_id: str | None = None
+    finish_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed call: an exception's class name or a provider's error code, and its message."""
+
+    error_type: str
+    message: str
+
+
+@dataclass(slots=True)
+class StreamState:
+    """What a stream has shown so far; its extractor updates it chunk by chunk."""
+
+    usage: Usage = field(default_factory=Usage)
+    failure: Failure | None = None
+    chunks: int = 0
+
+
+class Extractor(Protocol):
+    """Per-target pure functions; each gets the SDK objects and returns plain data."""
+
+    def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallInfo:
+        """Read the request; may adjust ``kwargs`` in place (e.g. ask a stream for its usage)."""
+        ...
+
+    def is_stream(self, call: CallInfo, result: Any) -> bool: ...
+
+    def response(self, call: CallInfo, result: Any) -> tuple[Usage, Failure | None]:
+        """Usage of a complete response, and the failure it reports (DashScope returns errors)."""
+        ...
+
+    def observe_chunk(self, call: CallInfo, state: StreamState, chunk: Any) -> bool:
+        """Fold one stream chunk into ``state``; ``True`` hides the chunk from the caller."""
+        ...
+
+    def failure(self, exc: BaseException) -> Failure: ...
+
+    def wrap_stream(self, result: Any, tracker: CallTracker) -> Any:
+        """Return a proxy of the stream ``result`` that finishes ``tracker`` when the stream ends."""
+        ...
+
+
+class CallTracker:
+    """One call in flight: started before the SDK call, finished exactly once."""
+
+    __slots__ = ("call", "ctx", "extractor", "fallback_model", "finished", "span", "start_perf", "start_wall", "state")
+
+    def __init__(self, call: CallInfo, extractor: Extractor) -> None:
+        self.call = call
+        self.extractor = extractor
+        self.ctx = current_context()
+        frame = current_frame()
+        self.fallback_model = None
+        if frame is not None:
+            frame.recorded += 1
+            self.fallback_model = frame.model
+        self.finished = False
+        self.state: StreamState | None = None
+        self.span: Span | None = None
+        span = _tracer.start_span(
+            f"{call.operation} {call.request_model or call.agent_id or self.fallback_model or 'unknown'}",
+            kind=SpanKind.CLIENT,
+        )
+        if span.is_recording():
+            self.span = span
+            span.set_attribute(attr.GEN_AI_OPERATION_NAME, call.operation)
+            span.set_attribute(attr.GEN_AI_PROVIDER_NAME, call.provider)
+            if call.request_model:
+                span.set_attribute(attr.GEN_AI_REQUEST_MODEL, call.request_model)
+            if call.agent_id:
+                span.set_attribute(attr.GEN_AI_AGENT_ID, call.agent_id)
+            span.set_attribute(attr.GEN_AI_REQUEST_STREAM, call.stream)
+            if call.server_address:
+                span.set_attribute(attr.SERVER_ADDRESS, call.server_address)
+            if call.server_port:
+                span.set_attribute(attr.SERVER_PORT, call.server_port)
+        self.start_wall = time.time()
+        self.start_perf = time.perf_counter()
+
+    def stream_state(self) -> StreamState:
+        if self.state is None:
+            self.state = StreamState()
+        return self.state
+
+    def finish_stream(self) -> None:
+        """End of a stream (exhausted, failed, closed or collected): record what it showed."""
+        state = self.stream_state()
+        self.finish(state.usage, state.failure)
+
+    def finish(self, usage: Usage | None, failure: Failure | None) -> None:
+        """Build, price and emit the record, end the span; a second call does nothing."""
+        if self.finished:
+            return
+        self.finished = True
+        try:
+            self._finish(usage or Usage(), failure)
+        except Exception as exc:
+            handle_internal_error("finishing a call record", exc)
+
+    def _finish(self, usage: Usage, failure: Failure | None) -> None:
+        duration_ms = (time.perf_counter() - self.start_perf) * 1000.0
+        call, ctx = self.call, self.ctx
+        inp, out = usage.input_tokens, usage.output_tokens
+        total = usage.total_tokens
+        if total is None and inp is not None and out is not None:
+            total = inp + out
+        model = usage.response_model or call.request_model or self.fallback_model or "unknown"
+        record = UsageRecord(
+            timestamp=self.start_wall,
+            user_id=ctx.user_id,
+            anchor_id=ctx.anchor_id,
+            session_id=ctx.session_id,
+            model=model,
+            function=ctx.function,
+            input_tokens=inp,
+            output_tokens=out,
+            total_tokens=total,
+            duration_ms=duration_ms,
+            success=failure is None,
+            error_msg=failure.message if failure else None,
+            provider=call.provider,
+            operation=call.operation,
+            cached_tokens=usage.cached_tokens if usage.cached_tokens is not None or inp is None else 0,
+            reasoning_tokens=usage.reasoning_tokens if usage.reasoning_tokens is not None or out is None else 0,
+            stream=call.stream,
+            request_id=usage.request_id,
+            source=call.source,
+            tags=dict(ctx.tags),
+            request_model=call.request_model if call.request_model != model else None,
+            error_type=failure.error_type if failure else None,
+            usage_missing=inp is None or out is None,
+        )
+        recorder = get_recorder()
+        recorder.price(record, thinking=call.thinking)
+        span = self.span
+        if span is not None:
+            span_context = span.get_span_context()
+            record.trace_id = format(span_context.trace_id, "032x")
+            record.span_id = format(span_context.span_id, "016x")
+            _end_span(span, record, usage, failure)
+        recorder.emit(record)
+
+
+def _end_span(span: Span, record: UsageRecord, usage: Usage, failure: Failure | None) -> None:
+    values: dict[str, Any] = {
+        attr.GEN_AI_RESPONSE_MODEL: usage.response_model,
+        attr.GEN_AI_USAGE_INPUT_TOKENS: record.input_tokens,
+        attr.GEN_AI_USAGE_OUTPUT_TOKENS: record.output_tokens,
+        attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cached_tokens,
+        attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning_tokens,
+        attr.GEN_AI_RESPONSE_ID: usage.request_id,
+        attr.AI_USAGE_COST: record.cost,
+        attr.AI_USAGE_CURRENCY: record.currency,
+        attr.AI_USAGE_FUNCTION: record.function,
+        attr.AI_USAGE_USER_ID: record.user_id,
+        attr.AI_USAGE_ANCHOR_ID: record.anchor_id,
+        attr.AI_USAGE_SESSION_ID: record.session_id,
+    }
+    if usage.finish_reasons:
+        values[attr.GEN_AI_RESPONSE_FINISH_REASONS] = list(usage.finish_reasons)
+    span.set_attributes({k: v for k, v in values.items() if v is not None})
+    if failure is not None:
+        span.set_attribute(attr.ERROR_TYPE, failure.error_type)
+        span.set_status(Status(StatusCode.ERROR, failure.message))
+    span.end()
+
+
+def _start(extractor: Extractor, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallTracker | None:
+    try:
+        return CallTracker(extractor.request(instance, args, kwargs), extractor)
+    except Exception as exc:
+        handle_internal_error(f"reading a request ({type(extractor).__name__})", exc)
+        return None
+
+
+def _on_exception(tracker: CallTracker, exc: BaseException) -> None:
+    try:
+        failure = tracker.extractor.failure(exc)
+    except Exception as internal:
+        handle_internal_error("reading an error", internal)
+        failure = Failure(type(exc).__name__, str(exc))
+    tracker.finish(None, failure)
+
+
+def _on_result(tracker: CallTracker, result: Any) -> Any:
+    extractor = tracker.extractor
+    try:
+        if extractor.is_stream(tracker.call, result):
+            return extractor.wrap_stream(result, tracker)
+        usage, failure = extractor.response(tracker.call, result)
+    except Exception as exc:
+        handle_internal_error(f"reading a response ({type(extractor).__name__})", exc)
+        tracker.finish(None, None)
+        return result
+    tracker.finish(usage, failure)
+    return result
+
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def make_sync_wrapper(extractor: Extractor) -> Wrapper:
+    """A wrapt wrapper for a synchronous SDK method."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if _inside_call.get():
+            return wrapped(*args, **kwargs)
+        tracker = _start(extractor, instance, args, kwargs)
+        if tracker is None:
+            return wrapped(*args, **kwargs)
+        token = _inside_call.set(True)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _on_exception(tracker, exc)
+            raise
+        finally:
+            _inside_call.reset(token)
+        return _on_result(tracker, result)
+
+    return wrapper
+
+
+def make_async_wrapper(extractor: Extractor) -> Wrapper:
+    """A wrapt wrapper for a coroutine SDK method."""
+
+    async def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if _inside_call.get():
+            return await wrapped(*args, **kwargs)
+        tracker = _start(extractor, instance, args, kwargs)
+        if tracker is None:
+            return await wrapped(*args, **kwargs)
+        token = _inside_call.set(True)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _on_exception(tracker, exc)
+            raise
+        finally:
+            _inside_call.reset(token)
+        return _on_result(tracker, result)
+
+    return wrapper

@@ -1,0 +1,169 @@
+"""Stream proxies: hand every chunk to the caller untouched, fold its usage into the call's record, and
+finish the record exactly once — at exhaustion, on an error, on ``close()``/``break``, or when collected.
+
+Streams are never consumed by the monitor: the caller drives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import Any
+
+import wrapt
+
+from ai_usage_monitor.instrumentation.core import CallTracker
+from ai_usage_monitor.internal import handle_internal_error
+
+__all__ = ["AsyncStreamProxy", "StreamProxy", "wrap_async_generator", "wrap_generator"]
+
+
+def _observe(tracker: CallTracker, chunk: Any) -> bool:
+    state = tracker.stream_state()
+    state.chunks += 1
+    try:
+        return tracker.extractor.observe_chunk(tracker.call, state, chunk)
+    except Exception as exc:
+        handle_internal_error("reading a stream chunk", exc)
+        return False
+
+
+def _fail(tracker: CallTracker, exc: BaseException) -> None:
+    try:
+        tracker.stream_state().failure = tracker.extractor.failure(exc)
+    except Exception as internal:
+        handle_internal_error("reading a stream error", internal)
+    tracker.finish_stream()
+
+
+class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """Proxy of a synchronous SDK stream object (e.g. ``openai.Stream``)."""
+
+    def __init__(self, wrapped: Any, tracker: CallTracker) -> None:
+        super().__init__(wrapped)
+        self._self_tracker = tracker
+        self._self_iterator: Iterator[Any] | None = None
+
+    def __iter__(self) -> StreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        tracker = self._self_tracker
+        if self._self_iterator is None:
+            self._self_iterator = iter(self.__wrapped__)
+        while True:
+            try:
+                chunk = next(self._self_iterator)
+            except StopIteration:
+                tracker.finish_stream()
+                raise
+            except BaseException as exc:
+                _fail(tracker, exc)
+                raise
+            if not _observe(tracker, chunk):
+                return chunk
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_tracker.finish_stream()
+
+    def __enter__(self) -> StreamProxy:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        tracker = getattr(self, "_self_tracker", None)
+        if tracker is not None and not tracker.finished:
+            tracker.finish_stream()
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """Proxy of an asynchronous SDK stream object (e.g. ``openai.AsyncStream``)."""
+
+    def __init__(self, wrapped: Any, tracker: CallTracker) -> None:
+        super().__init__(wrapped)
+        self._self_tracker = tracker
+        self._self_iterator: AsyncIterator[Any] | None = None
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        tracker = self._self_tracker
+        if self._self_iterator is None:
+            self._self_iterator = self.__wrapped__.__aiter__()
+        while True:
+            try:
+                chunk = await self._self_iterator.__anext__()
+            except StopAsyncIteration:
+                tracker.finish_stream()
+                raise
+            except BaseException as exc:
+                _fail(tracker, exc)
+                raise
+            if not _observe(tracker, chunk):
+                return chunk
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_tracker.finish_stream()
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __del__(self) -> None:
+        tracker = getattr(self, "_self_tracker", None)
+        if tracker is not None and not tracker.finished:
+            tracker.finish_stream()
+
+
+def wrap_generator(generator: Iterator[Any], tracker: CallTracker) -> Iterator[Any]:
+    """Re-yield a generator stream (DashScope); ``finally`` runs on exhaustion, error, close and collection."""
+    try:
+        for chunk in generator:
+            if not _observe(tracker, chunk):
+                yield chunk
+    except GeneratorExit:
+        close = getattr(generator, "close", None)
+        if close is not None:
+            close()
+        raise
+    except BaseException as exc:
+        _fail(tracker, exc)
+        raise
+    finally:
+        tracker.finish_stream()
+
+
+async def wrap_async_generator(generator: AsyncIterator[Any], tracker: CallTracker) -> AsyncIterator[Any]:
+    """Async twin of :func:`wrap_generator`."""
+    try:
+        async for chunk in generator:
+            if not _observe(tracker, chunk):
+                yield chunk
+    except GeneratorExit:
+        aclose = getattr(generator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        raise
+    except BaseException as exc:
+        _fail(tracker, exc)
+        raise
+    finally:
+        tracker.finish_stream()

@@ -1,0 +1,152 @@
+"""What a call cost: resolves a model's price entry through the layers of DESIGN §10 and applies it.
+
+Resolution order: prices registered in code → the override file → the built-in DashScope catalogue →
+genai-prices → unpriced. For providers other than DashScope, genai-prices comes before the catalogue,
+which then still prices Qwen models reached through another provider name (e.g. an OpenAI client
+pointed at a DashScope-compatible proxy). Within a layer the entry in force at the call's time wins;
+a layer with no entry in force yet (a price dated in the future) hands over to the next layer.
+Resolution is memoised per ``(provider, model)``; a quote is a few dict look-ups and multiplications.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ai_usage_monitor.config import Settings
+from ai_usage_monitor.pricing import overrides
+from ai_usage_monitor.pricing.catalogue import DASHSCOPE_CATALOGUE
+from ai_usage_monitor.pricing.genai_prices_adapter import genai_prices_entries, warm_up
+from ai_usage_monitor.pricing.matching import DASHSCOPE, candidate_names, normalise_provider
+from ai_usage_monitor.pricing.models import ANY_PROVIDER, PriceEntry, PriceQuote, index_entries
+
+__all__ = ["Pricer", "get_pricer"]
+
+_Index = dict[tuple[str, str], tuple[PriceEntry, ...]]
+_Layers = tuple[tuple[PriceEntry, ...], ...]
+
+_CATALOGUE_INDEX: _Index = index_entries(DASHSCOPE_CATALOGUE)
+_MEMO_LIMIT = 4096
+
+
+def _find(index: _Index, provider: str, names: tuple[str, ...]) -> tuple[PriceEntry, ...] | None:
+    for name in names:
+        hit = index.get((provider, name)) or index.get((ANY_PROVIDER, name))
+        if hit:
+            return hit
+    return None
+
+
+def _in_force(layers: _Layers, ts: float) -> PriceEntry | None:
+    for layer in layers:
+        for entry in reversed(layer):
+            if entry.in_force(ts):
+                return entry
+    return None
+
+
+class Pricer:
+    """Prices calls in ``settings.currency``; loads (and checks) ``settings.pricing_file`` at once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.currency: str = settings.currency
+        self.usd_cny_rate: float = settings.usd_cny_rate
+        self.pricing_file = settings.pricing_file
+        file_entries = overrides.load_pricing_file(settings.pricing_file) if settings.pricing_file else ()
+        self._file_index: _Index = index_entries(file_entries)
+        rate = settings.usd_cny_rate
+        #: multiply a cost in the key currency by this to get the configured currency
+        self._factors = (
+            {"CNY": 1.0, "USD": rate} if self.currency == "CNY" else {"CNY": 1.0 / rate, "USD": 1.0}
+        )
+        self._unpriced = PriceQuote(cost=0.0, currency=self.currency, priced=False, price_ref=None)
+        self._memo: dict[tuple[str, str], _Layers] = {}
+        self._version = overrides.registry_version()
+
+    def quote(
+        self,
+        *,
+        provider: str,
+        model: str,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cached_tokens: int | None = 0,
+        reasoning_tokens: int | None = 0,
+        thinking: bool = False,
+        at: float | None = None,
+    ) -> PriceQuote:
+        """The cost of one call; tokens as recorded (input includes cached, output includes reasoning).
+
+        The thinking-mode output price applies to all output tokens when ``thinking`` is true or the
+        provider reported reasoning tokens, and the entry has such a price.
+        """
+        if input_tokens is None or output_tokens is None:
+            return self._unpriced
+        entry = _in_force(self._layers(provider, model), time.time() if at is None else at)
+        if entry is None:
+            return self._unpriced
+        i = entry.tier_index(input_tokens)
+        tier = entry.tiers[i]
+        cached = min(cached_tokens or 0, input_tokens)
+        output_price = tier.output_price(thinking or bool(reasoning_tokens))
+        cost = (
+            (input_tokens - cached) * tier.input + cached * tier.cached_price + output_tokens * output_price
+        )
+        return PriceQuote(
+            cost=cost / entry.unit * self._factors[entry.currency],
+            currency=self.currency,
+            priced=True,
+            price_ref=entry.refs[i],
+        )
+
+    def price_entry(self, *, provider: str, model: str, at: float | None = None) -> PriceEntry | None:
+        """The entry ``quote`` would use for this model at Unix time ``at`` (default now), if any."""
+        return _in_force(self._layers(provider, model), time.time() if at is None else at)
+
+    def warm_up(self) -> None:
+        """Load genai-prices' data now rather than on the first call to a non-DashScope model."""
+        warm_up()
+
+    def _layers(self, provider: str, model: str) -> _Layers:
+        version = overrides.registry_version()
+        if version != self._version:
+            self._memo = {}
+            self._version = version
+        key = (provider, model)
+        layers = self._memo.get(key)
+        if layers is None:
+            layers = self._resolve(provider, model)
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo = {}
+            self._memo[key] = layers
+        return layers
+
+    def _resolve(self, provider: str, model: str) -> _Layers:
+        provider = normalise_provider(provider)
+        names = candidate_names(model)
+        found = [
+            _find(overrides.registered_index(), provider, names),
+            _find(self._file_index, provider, names),
+        ]
+        catalogue = _find(_CATALOGUE_INDEX, DASHSCOPE, names)
+        if provider == DASHSCOPE:
+            found.append(catalogue)
+        else:
+            found += [genai_prices_entries(provider, model), catalogue]
+        return tuple(layer for layer in found if layer)
+
+
+_pricers: dict[int, tuple[Settings, tuple[object, ...], Pricer]] = {}
+_PRICERS_LIMIT = 32
+
+
+def get_pricer(settings: Settings) -> Pricer:
+    """The Pricer for these settings, built once per settings object (rebuilt if its pricing changed)."""
+    fingerprint = (settings.currency, settings.usd_cny_rate, settings.pricing_file)
+    cached = _pricers.get(id(settings))
+    if cached is not None and cached[0] is settings and cached[1] == fingerprint:
+        return cached[2]
+    pricer = Pricer(settings)
+    if len(_pricers) >= _PRICERS_LIMIT:
+        _pricers.clear()
+    _pricers[id(settings)] = (settings, fingerprint, pricer)
+    return pricer

@@ -1,0 +1,178 @@
+"""The hot path after a call: price it, stamp who it was for, hand the record to every sink.
+
+One ``Recorder`` per process holds the settings, the pricer and the JSONL exporter; ``instrument()``
+replaces it, and the instrumentation's wrappers look it up at call time, so re-configuring never
+re-patches anything.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from ai_usage_monitor.config import Settings
+from ai_usage_monitor.context import current_context, current_frame
+from ai_usage_monitor.exporter.jsonl import JsonlExporter
+from ai_usage_monitor.internal import handle_internal_error
+from ai_usage_monitor.records import UsageRecord
+from ai_usage_monitor.state import active_settings
+
+if TYPE_CHECKING:
+    from ai_usage_monitor.pricing import Pricer
+
+__all__ = ["Recorder", "get_recorder", "guess_provider", "record_ai_usage", "set_recorder"]
+
+Sink = Callable[[UsageRecord], None]
+
+
+class Recorder:
+    """Prices records and passes them to the JSONL exporter and any extra sinks (e.g. a budget guard)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from ai_usage_monitor.pricing import get_pricer
+
+        self.settings = settings
+        self.pricer: Pricer = get_pricer(settings)
+        self.exporter = JsonlExporter(settings.records_dir, settings.tz, fsync=settings.fsync == "always")
+        self.sinks: list[Sink] = []
+
+    @property
+    def dropped(self) -> int:
+        """Records that could not be written (unwritable folder, full disk)."""
+        return self.exporter.dropped
+
+    def price(self, record: UsageRecord, *, thinking: bool = False) -> None:
+        """Fill ``cost``, ``currency``, ``priced`` and ``price_ref`` from the catalogue."""
+        quote = self.pricer.quote(
+            provider=record.provider,
+            model=record.model,
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            cached_tokens=record.cached_tokens,
+            reasoning_tokens=record.reasoning_tokens,
+            thinking=thinking,
+            at=record.timestamp,
+        )
+        record.cost = quote.cost
+        record.currency = quote.currency
+        record.priced = quote.priced
+        record.price_ref = quote.price_ref
+
+    def emit(self, record: UsageRecord) -> None:
+        """Write the record; sinks' failures are the monitor's, never the caller's."""
+        self.exporter.export(record)
+        for sink in self.sinks:
+            try:
+                sink(record)
+            except Exception as exc:
+                handle_internal_error(f"sink {sink!r}", exc)
+
+    def close(self) -> None:
+        self.exporter.close()
+
+
+_recorder: Recorder | None = None
+_recorder_lock = threading.Lock()
+
+
+def get_recorder() -> Recorder:
+    """The process's recorder; built from the active (or default) settings on first use."""
+    recorder = _recorder
+    if recorder is None:
+        with _recorder_lock:
+            if _recorder is None:
+                set_recorder(Recorder(active_settings() or Settings()))
+            recorder = _recorder
+    assert recorder is not None
+    return recorder
+
+
+def set_recorder(recorder: Recorder | None) -> Recorder | None:
+    """Install ``recorder`` (``None``: rebuild lazily); returns the previous one, left open."""
+    global _recorder
+    previous, _recorder = _recorder, recorder
+    return previous
+
+
+_PROVIDER_PREFIXES = (
+    ("dashscope", ("qwen", "qwq", "qvq", "text-embedding-v", "deepseek-r1-distill-qwen")),
+    ("openai", ("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-3", "text-embedding-ada", "davinci")),
+)
+
+
+def guess_provider(model: str) -> str:
+    """Provider of a manually reported model, by its family name (pricing itself never guesses)."""
+    lowered = model.lower()
+    for provider, prefixes in _PROVIDER_PREFIXES:
+        if lowered.startswith(prefixes):
+            return provider
+    return "unknown"
+
+
+def record_ai_usage(
+    model: str,
+    function: str | None = None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    duration_ms: float = 0.0,
+    success: bool = True,
+    anchor_id: str | None = None,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    error_msg: str | None = None,
+    *,
+    cached_tokens: int | None = 0,
+    reasoning_tokens: int | None = 0,
+    provider: str | None = None,
+    operation: str = "chat",
+    thinking: bool = False,
+    cost: float | None = None,
+    timestamp: float | None = None,
+    request_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    source: str = "manual",
+) -> UsageRecord:
+    """Record one call made outside the instrumented clients; the usage context fills what is not given.
+
+    ``cost`` overrides the catalogue price (``priced`` is then true, ``price_ref`` ``"manual"``).
+    """
+    ctx = current_context()
+    frame = current_frame()
+    if frame is not None:
+        frame.recorded += 1
+    total = input_tokens + output_tokens if input_tokens is not None and output_tokens is not None else None
+    record = UsageRecord(
+        timestamp=time.time() - duration_ms / 1000.0 if timestamp is None else timestamp,
+        user_id=user_id if user_id is not None else ctx.user_id,
+        anchor_id=anchor_id if anchor_id is not None else ctx.anchor_id,
+        session_id=session_id if session_id is not None else ctx.session_id,
+        model=model,
+        function=function if function is not None else ctx.function,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=total,
+        duration_ms=duration_ms,
+        success=success,
+        error_msg=error_msg,
+        provider=provider or guess_provider(model),
+        operation=operation,
+        cached_tokens=cached_tokens,
+        reasoning_tokens=reasoning_tokens,
+        request_id=request_id,
+        source=source,
+        tags={**ctx.tags, **tags} if tags else dict(ctx.tags),
+        usage_missing=input_tokens is None or output_tokens is None,
+    )
+    recorder = get_recorder()
+    try:
+        if cost is None:
+            recorder.price(record, thinking=thinking)
+        else:
+            record.cost, record.priced, record.price_ref = float(cost), True, "manual"
+            record.currency = recorder.settings.currency
+    except Exception as exc:
+        handle_internal_error("pricing", exc)
+    recorder.emit(record)
+    return record
