@@ -117,7 +117,6 @@ def report(title: str, arms: list[Arm]) -> dict[str, float]:
         diffs = [s - b for s, b in zip(arm.samples, bare, strict=True)]
         added[arm.name] = statistics.median(diffs)
         print(f"{arm.name:48} {statistics.median(arm.samples):10.1f} {added[arm.name]:32.1f}")
-        arm.samples.clear()
     official = next((v for k, v in added.items() if k.startswith("official")), None)
     if official:
         for name in ("ai-usage-monitor", "ai-usage-monitor + SDK tracing"):

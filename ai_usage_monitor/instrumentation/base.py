@@ -33,7 +33,7 @@ class PatchTarget:
     extractor: Extractor
 
 
-class UsageInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class UsageInstrumentor(BaseInstrumentor):
     """Patches every available target of ``targets``; missing ones (older SDKs) are skipped and logged."""
 
     targets: ClassVar[tuple[PatchTarget, ...]] = ()

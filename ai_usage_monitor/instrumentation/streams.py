@@ -36,7 +36,7 @@ def _fail(tracker: CallTracker, exc: BaseException) -> None:
     tracker.finish_stream()
 
 
-class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class StreamProxy(wrapt.ObjectProxy):
     """Proxy of a synchronous SDK stream object (e.g. ``openai.Stream``)."""
 
     def __init__(self, wrapped: Any, tracker: CallTracker) -> None:
@@ -83,7 +83,7 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
             tracker.finish_stream()
 
 
-class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class AsyncStreamProxy(wrapt.ObjectProxy):
     """Proxy of an asynchronous SDK stream object (e.g. ``openai.AsyncStream``)."""
 
     def __init__(self, wrapped: Any, tracker: CallTracker) -> None:
