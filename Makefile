@@ -43,7 +43,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 test: setup system-deps lint typecheck
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'

@@ -129,7 +129,11 @@ def bench_record_ai_usage(records_dir: Path, count: int) -> float:
     start = time.perf_counter()
     for i in range(count):
         ai_usage_monitor.record_ai_usage(
-            model="qwen-plus", function="实时分析", input_tokens=2000 + i % 7, output_tokens=700, anchor_id="a1"
+            model="qwen-plus",
+            function="实时分析",
+            input_tokens=2000 + i % 7,
+            output_tokens=700,
+            anchor_id="a1",
         )
     rate = count / (time.perf_counter() - start)
     ai_usage_monitor.uninstrument()
@@ -165,7 +169,9 @@ def main() -> None:
 
         print(f"{args.rounds} rounds per scenario; arms interleaved in random order each round")
         report("OpenAI chat, non-stream", _run(records_dir, chat, args.rounds, official=True))
-        report("OpenAI chat, stream (include_usage)", _run(records_dir, chat_stream, args.rounds, official=True))
+        report(
+            "OpenAI chat, stream (include_usage)", _run(records_dir, chat_stream, args.rounds, official=True)
+        )
         report("DashScope Generation.call", _run(records_dir, generation, args.rounds, official=False))
         rate = bench_record_ai_usage(Path(tmp) / "manual", args.records)
         print(f"\nrecord_ai_usage: {rate:,.0f} records/s from one thread ({args.records:,} records)")

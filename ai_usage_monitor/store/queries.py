@@ -1,16 +1,17 @@
 """Every question the API, /metrics, the CLI and the Python API ask of the records — in one place.
 
-CONTRACT STUB (written first so the store and its readers can be built side by side): each function
-takes the store, a time range and optional filters, and returns plain data. A ClickHouse backend would
-implement this same module.
+Each function takes the store, a time range and optional filters, and returns plain data; a ClickHouse
+backend would implement this same module. Time ranges are raw Unix seconds (see ``periods``), so the index
+holds no time-zone-dependent column. All-time aggregates for /metrics fold in only new ingest batches.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import date
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field, fields
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     from ai_usage_monitor.store.index import UsageStore
@@ -69,7 +70,11 @@ class Summary:
     cost: float = 0.0
     avg_duration_ms: float = 0.0
     unpriced_calls: int = 0
-    #: name → {"calls", "total_tokens", "input_tokens", "output_tokens", "cost", "success_rate"}
+    #: first and last record timestamps in the range (``None`` when it is empty)
+    first_timestamp: float | None = None
+    last_timestamp: float | None = None
+    #: name → {"calls", "total_tokens", "input_tokens", "output_tokens", "cost", "success_rate"};
+    #: records without a model or function are listed under ``"unknown"``
     by_model: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_function: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -83,9 +88,88 @@ class Summary:
         return 100.0 if self.calls == 0 else self.successes * 100.0 / self.calls
 
 
+UNKNOWN = "unknown"
+_DIMENSIONS = frozenset(get_args(Dimension))
+_DAY = 86400
+_EPOCH = date(1970, 1, 1)
+#: Tokens of a call: its total, else input + output; unknown counts as 0 (DESIGN §6).
+_TOKENS = "coalesce(total_tokens, coalesce(input_tokens, 0) + coalesce(output_tokens, 0))"
+_FETCH_ROWS = 10_000
+#: Rows of the batches a fold adds (named parameters ``$after`` and ``$upto``).
+_NEW_ROWS = "batch > $after AND batch <= $upto"
+_Acc = dict[tuple[Any, ...], list[Any]]
+
+
+def _where(rng: TimeRange | None, filters: Filters | None = None, *extra: str) -> tuple[str, list[Any]]:
+    clauses, params = list(extra), []
+    if rng is not None:
+        clauses.append("ts >= ? AND ts < ?")
+        params += [rng.start, rng.end]
+    if filters is not None:
+        for f in fields(filters):
+            value = getattr(filters, f.name)
+            if value is not None:
+                clauses.append(f"{f.name} = ?")
+                params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _rate(successes: int, calls: int) -> float:
+    return 100.0 if calls == 0 else successes * 100.0 / calls
+
+
 def summarize(store: UsageStore, rng: TimeRange | None, filters: Filters | None = None) -> Summary:
     """Totals and by-model / by-function breakdowns over ``rng`` (``None``: all records)."""
-    raise NotImplementedError
+    where, params = _where(rng, filters)
+    # One hash aggregate over the few (model, function) pairs; totals and both breakdowns are rolled up here.
+    rows = store.query(
+        f"""SELECT model, function, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}),
+                   sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
+                   sum(cost), sum(duration_ms), count(*) FILTER (WHERE NOT priced), min(ts), max(ts)
+            FROM records{where} GROUP BY model, function""",
+        params,
+    )
+    out = Summary()
+    duration = 0.0
+    models: dict[str, list[Any]] = {}
+    functions: dict[str, list[Any]] = {}
+    for model, function, calls, ok, tokens, inp, outp, cached, reasoning, cost, dur, unpriced, lo, hi in rows:
+        out.calls += calls
+        out.successes += ok
+        out.total_tokens += int(tokens or 0)
+        out.input_tokens += int(inp or 0)
+        out.output_tokens += int(outp or 0)
+        out.cached_tokens += int(cached or 0)
+        out.reasoning_tokens += int(reasoning or 0)
+        out.cost += float(cost or 0.0)
+        out.unpriced_calls += unpriced
+        duration += float(dur or 0.0)
+        out.first_timestamp = lo if out.first_timestamp is None else min(out.first_timestamp, lo)
+        out.last_timestamp = hi if out.last_timestamp is None else max(out.last_timestamp, hi)
+        part = (calls, ok, int(tokens or 0), int(inp or 0), int(outp or 0), float(cost or 0.0))
+        for acc, name in ((models, model), (functions, function)):
+            old = acc.get(name or UNKNOWN)
+            acc[name or UNKNOWN] = (
+                list(part) if old is None else [a + b for a, b in zip(old, part, strict=True)]
+            )
+    out.avg_duration_ms = duration / out.calls if out.calls else 0.0
+    out.by_model, out.by_function = _breakdown(models), _breakdown(functions)
+    return out
+
+
+def _breakdown(acc: dict[str, list[Any]]) -> dict[str, dict[str, Any]]:
+    rows = sorted(acc.items(), key=lambda kv: (-kv[1][5], kv[0]))
+    return {
+        name: {
+            "calls": calls,
+            "total_tokens": tokens,
+            "input_tokens": inp,
+            "output_tokens": outp,
+            "cost": cost,
+            "success_rate": _rate(ok, calls),
+        }
+        for name, (calls, ok, tokens, inp, outp, cost) in rows
+    }
 
 
 def ranking(
@@ -99,55 +183,235 @@ def ranking(
 
     Each row: ``{dimension: value, "calls", "tokens", "cost", "success_rate"}``.
     """
-    raise NotImplementedError
+    if dimension not in _DIMENSIONS:
+        raise ValueError(f"dimension must be one of {sorted(_DIMENSIONS)}, got {dimension!r}")
+    where, params = _where(rng, filters, f"{dimension} IS NOT NULL")
+    rows = store.query(
+        f"""SELECT {dimension}, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}), sum(cost)
+            FROM records{where} GROUP BY {dimension}
+            ORDER BY sum(cost) DESC, count(*) DESC, {dimension} LIMIT ?""",
+        [*params, int(limit)],
+    )
+    return [
+        {
+            dimension: value,
+            "calls": calls,
+            "tokens": int(tokens or 0),
+            "cost": float(cost or 0.0),
+            "success_rate": _rate(ok, calls),
+        }
+        for value, calls, ok, tokens, cost in rows
+    ]
+
+
+def _local_day_sql(store: UsageStore, start: float, end: float) -> tuple[str, list[Any]]:
+    """SQL for the local epoch-day number of ``ts`` within ``[start, end)``, DST changes included."""
+    from ai_usage_monitor.store.periods import utc_offset_segments
+
+    segments = utc_offset_segments(store.tz, start, end)
+    params: list[Any] = []
+    offset = "?"
+    if len(segments) > 1:
+        offset = "CASE " + " ".join("WHEN ts < ? THEN ?" for _ in segments[1:]) + " ELSE ? END"
+        for (_, before), (change, _after) in itertools.pairwise(segments):
+            params += [change, before]
+    params.append(segments[-1][1])
+    return f"CAST(floor((ts + {offset}) / {_DAY}) AS BIGINT)", params
 
 
 def cost_trend(store: UsageStore, days: Sequence[date]) -> list[dict[str, Any]]:
     """One row per given calendar day (configured time zone), zeros included:
     ``{"date": "YYYY-MM-DD", "cost", "calls", "tokens"}``."""
-    raise NotImplementedError
+    from ai_usage_monitor.store.periods import day_start
+
+    if not days:
+        return []
+    start = day_start(store.tz, min(days))
+    end = day_start(store.tz, max(days) + timedelta(days=1))
+    day_sql, day_params = _local_day_sql(store, start, end)
+    rows = store.query(
+        f"""SELECT {day_sql} AS d, sum(cost), count(*), sum({_TOKENS})
+            FROM records WHERE ts >= ? AND ts < ? GROUP BY d""",
+        [*day_params, start, end],
+    )
+    found = {_EPOCH + timedelta(days=int(d)): (cost, calls, tokens) for d, cost, calls, tokens in rows}
+    out = []
+    for day in days:
+        cost, calls, tokens = found.get(day, (0.0, 0, 0))
+        out.append(
+            {"date": day.isoformat(), "cost": float(cost or 0.0), "calls": calls, "tokens": int(tokens or 0)}
+        )
+    return out
 
 
 def unpriced_models(store: UsageStore, rng: TimeRange | None) -> list[dict[str, Any]]:
     """Models with unpriced calls: ``{"provider", "model", "calls", "tokens", "last_seen"}``."""
-    raise NotImplementedError
+    where, params = _where(rng, None, "NOT priced")
+    rows = store.query(
+        f"""SELECT provider, model, count(*), sum({_TOKENS}), max(ts) FROM records{where}
+            GROUP BY provider, model ORDER BY count(*) DESC, provider, model""",
+        params,
+    )
+    return [
+        {"provider": p, "model": m, "calls": c, "tokens": int(t or 0), "last_seen": last}
+        for p, m, c, t, last in rows
+    ]
+
+
+_ERROR_KEYS = (
+    "timestamp",
+    "provider",
+    "model",
+    "function",
+    "user_id",
+    "anchor_id",
+    "session_id",
+    "error_type",
+    "error_msg",
+)
 
 
 def recent_errors(store: UsageStore, limit: int, rng: TimeRange | None = None) -> list[dict[str, Any]]:
     """Newest failed calls first: ``{"timestamp", "provider", "model", "function", "user_id",
     "anchor_id", "session_id", "error_type", "error_msg"}``."""
-    raise NotImplementedError
+    where, params = _where(rng, None, "NOT success")
+    columns = ", ".join("ts" if k == "timestamp" else k for k in _ERROR_KEYS)
+    rows = store.query(
+        f"SELECT {columns} FROM records{where} ORDER BY ts DESC LIMIT ?", [*params, int(limit)]
+    )
+    return [dict(zip(_ERROR_KEYS, row, strict=True)) for row in rows]
 
 
 def latency_by_model(store: UsageStore, rng: TimeRange | None) -> list[dict[str, Any]]:
     """``{"model", "calls", "avg_ms", "p50_ms", "p95_ms"}`` per model, most calls first."""
-    raise NotImplementedError
+    where, params = _where(rng)
+    rows = store.query(
+        f"""SELECT model, count(*), avg(duration_ms), quantile_cont(duration_ms, 0.5),
+                   quantile_cont(duration_ms, 0.95)
+            FROM records{where} GROUP BY model ORDER BY count(*) DESC, model""",
+        params,
+    )
+    return [
+        {"model": m or UNKNOWN, "calls": c, "avg_ms": float(a), "p50_ms": float(p50), "p95_ms": float(p95)}
+        for m, c, a, p50, p95 in rows
+    ]
 
 
-def metric_totals(store: UsageStore, extra_labels: Sequence[Literal["user_id", "anchor_id"]] = ()) -> list[
-    dict[str, Any]
-]:
+_METRIC_SUMS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost")
+
+
+def metric_totals(
+    store: UsageStore, extra_labels: Sequence[Literal["user_id", "anchor_id"]] = ()
+) -> list[dict[str, Any]]:
     """All-time counters for /metrics, one row per (provider, model, function, status[, extra labels]):
     ``{"provider", "model", "function", "status" ("ok"|"error"), …extra, "requests", "input_tokens",
     "output_tokens", "cached_tokens", "reasoning_tokens", "cost"}``. Null strings come back as ``""``."""
-    raise NotImplementedError
+    extras = tuple(extra_labels)
+    for label in extras:
+        if label not in ("user_id", "anchor_id"):
+            raise ValueError(f"extra label must be user_id or anchor_id, got {label!r}")
+    names = ("provider", "model", "function", "status", *extras)
+    keys = ", ".join(
+        "CASE WHEN success THEN 'ok' ELSE 'error' END" if name == "status" else f"coalesce({name}, '')"
+        for name in names
+    )
+
+    def fold(after: int, upto: int, previous: _Acc | None) -> _Acc:
+        totals = dict(previous or {})
+        rows = store.query(
+            f"""SELECT {keys}, count(*),
+                       coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+                       coalesce(sum(cached_tokens), 0), coalesce(sum(reasoning_tokens), 0), sum(cost)
+                FROM records WHERE {_NEW_ROWS} GROUP BY ALL""",
+            {"after": after, "upto": upto},
+        )
+        for row in rows:
+            key, sums = tuple(row[: len(names)]), row[len(names) :]
+            old = totals.get(key)
+            totals[key] = [a + b for a, b in zip(old, sums, strict=True)] if old else list(sums)
+        return totals
+
+    totals = store.incremental(("metric_totals", extras), fold)
+    return [
+        {**dict(zip(names, key, strict=True)), **dict(zip(_METRIC_SUMS, sums, strict=True))}
+        for key, sums in sorted(totals.items())
+    ]
+
+
+def _bucket_sql(value: str, buckets: Sequence[float]) -> tuple[str, dict[str, float]]:
+    """SQL for the index of the first bucket whose upper bound is >= ``value`` (``len(buckets)``: +Inf)."""
+    whens = " ".join(f"WHEN {value} <= $b{i} THEN {i}" for i in range(len(buckets)))
+    return f"CASE {whens} ELSE {len(buckets)} END", {f"b{i}": float(b) for i, b in enumerate(buckets)}
+
+
+def _histogram(
+    store: UsageStore, name: str, buckets: Sequence[float], labels: Sequence[str], source: str
+) -> list[dict[str, Any]]:
+    """All-time histogram of ``v`` from ``source`` (a SELECT of ``labels`` and ``v`` over the rows of
+    ``_NEW_ROWS``), one row per label combination."""
+    bounds = tuple(float(b) for b in buckets)
+    if list(bounds) != sorted(bounds):
+        raise ValueError("histogram buckets must be increasing")
+    bucket_sql, bucket_params = _bucket_sql("v", bounds)
+    sql = f"""SELECT {", ".join(labels)}, {bucket_sql} AS b, count(*), sum(v)
+              FROM ({source}) WHERE v IS NOT NULL GROUP BY ALL"""
+
+    def fold(after: int, upto: int, previous: _Acc | None) -> _Acc:
+        acc: _Acc = {k: [list(v[0]), v[1], v[2]] for k, v in (previous or {}).items()}
+        for row in store.query(sql, {"after": after, "upto": upto, **bucket_params}):
+            key = tuple(row[: len(labels)])
+            b, count, total = row[len(labels) :]
+            entry = acc.setdefault(key, [[0] * (len(bounds) + 1), 0.0, 0])
+            entry[0][b] += count
+            entry[1] += float(total)
+            entry[2] += count
+        return acc
+
+    acc = store.incremental((name, bounds), fold)
+    return [
+        {**dict(zip(labels, key, strict=True)), "counts": list(counts), "sum": total, "count": count}
+        for key, (counts, total, count) in sorted(acc.items())
+    ]
 
 
 def duration_histogram(store: UsageStore, buckets: Sequence[float]) -> list[dict[str, Any]]:
     """All-time ``gen_ai_client_operation_duration_seconds`` data, one row per (operation, provider,
     request model, error_type): ``{"operation", "provider", "model", "error_type", "counts"
-    (non-cumulative count per bucket upper bound, plus one for +Inf), "sum", "count"}``."""
-    raise NotImplementedError
+    (non-cumulative count per bucket upper bound, plus one for +Inf), "sum", "count"}``.
+
+    ``error_type`` is ``""`` for successful calls and ``"_OTHER"`` for failures that named none."""
+    source = f"""SELECT operation, provider, coalesce(request_model, model) AS model,
+                        CASE WHEN success THEN '' ELSE coalesce(error_type, '_OTHER') END AS error_type,
+                        duration_ms / 1000.0 AS v
+                 FROM records WHERE {_NEW_ROWS}"""
+    labels = ("operation", "provider", "model", "error_type")
+    return _histogram(store, "duration_histogram", buckets, labels, source)
 
 
 def token_histogram(store: UsageStore, buckets: Sequence[float]) -> list[dict[str, Any]]:
     """All-time ``gen_ai_client_token_usage`` data per (operation, provider, model, token_type
     ``input``|``output``): same row shape as :func:`duration_histogram` plus ``"token_type"``."""
-    raise NotImplementedError
+    source = f"""SELECT operation, provider, coalesce(request_model, model) AS model, 'input' AS token_type,
+                        input_tokens AS v FROM records WHERE {_NEW_ROWS}
+                 UNION ALL
+                 SELECT operation, provider, coalesce(request_model, model), 'output', output_tokens
+                 FROM records WHERE {_NEW_ROWS}"""
+    labels = ("operation", "provider", "model", "token_type")
+    return _histogram(store, "token_histogram", buckets, labels, source)
 
 
-def iter_records(store: UsageStore, rng: TimeRange | None, filters: Filters | None = None) -> Iterator[
-    dict[str, Any]
-]:
-    """The records themselves (as dicts with the JSONL keys), oldest first, for exports."""
-    raise NotImplementedError
+def iter_records(
+    store: UsageStore, rng: TimeRange | None, filters: Filters | None = None
+) -> Iterator[dict[str, Any]]:
+    """The records themselves (as dicts with the JSONL keys), oldest first, for exports.
+
+    Only the indexed keys come back (``schema.INDEXED_FIELDS``); ids and tags stay in the JSONL."""
+    from ai_usage_monitor.store.schema import INDEXED_FIELDS, RECORD_COLUMNS
+
+    where, params = _where(rng, filters)
+    keys = tuple(INDEXED_FIELDS)
+    with store.private_cursor() as cur:
+        cur.execute(f"SELECT {', '.join(RECORD_COLUMNS)} FROM records{where} ORDER BY ts", params)
+        while batch := cur.fetchmany(_FETCH_ROWS):
+            for row in batch:
+                yield dict(zip(keys, row, strict=True))

@@ -1,0 +1,1 @@
+"""Thin routers over the store's query functions; each module groups one kind of question."""

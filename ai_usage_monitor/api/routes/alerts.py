@@ -1,0 +1,192 @@
+"""Alertmanager webhook receiver, so the monitor can show its alerts: the last N distinct alerts kept in
+memory (one entry per fingerprint and start time, updated by repeats and resolution), listed newest first."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "DEFAULT_MAX_ALERTS",
+    "MAX_ALERTS_PER_NOTIFICATION",
+    "AlertList",
+    "AlertLog",
+    "ReceivedAlert",
+    "WebhookAck",
+    "WebhookAlert",
+    "WebhookPayload",
+    "get_alert_log",
+    "router",
+]
+
+#: How many distinct alerts the monitor remembers (oldest dropped first).
+DEFAULT_MAX_ALERTS = 200
+
+#: More alerts in one notification than this is refused (Alertmanager's ``max_alerts`` can cap it).
+MAX_ALERTS_PER_NOTIFICATION = 1000
+
+AlertStatus = Literal["firing", "resolved"]
+
+#: Alertmanager's "not ended yet" time (Go's zero time) and anything before the epoch mean "no end".
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class WebhookAlert(_Camel):
+    """One alert of an Alertmanager webhook notification (payload version 4)."""
+
+    status: AlertStatus
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime
+    ends_at: datetime | None = None
+    generator_url: str = Field(default="", alias="generatorURL")
+    fingerprint: str = ""
+
+
+class WebhookPayload(_Camel):
+    """The JSON body Alertmanager's ``webhook_configs`` receiver posts."""
+
+    version: str = "4"
+    group_key: str = ""
+    truncated_alerts: int = 0
+    status: AlertStatus
+    receiver: str = ""
+    group_labels: dict[str, str] = Field(default_factory=dict)
+    common_labels: dict[str, str] = Field(default_factory=dict)
+    common_annotations: dict[str, str] = Field(default_factory=dict)
+    external_url: str = Field(default="", alias="externalURL")
+    alerts: list[WebhookAlert] = Field(max_length=MAX_ALERTS_PER_NOTIFICATION)
+
+
+class ReceivedAlert(BaseModel):
+    """An alert as the monitor remembers it."""
+
+    alertname: str
+    status: AlertStatus
+    severity: str | None
+    summary: str | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime | None
+    generator_url: str
+    fingerprint: str
+    receiver: str
+    group_key: str
+    first_received_at: float = Field(description="Unix seconds of the first notification of this alert")
+    last_received_at: float = Field(description="Unix seconds of the latest notification of this alert")
+    notifications: int = Field(description="How many notifications carried this alert")
+
+
+class WebhookAck(BaseModel):
+    received: int
+    stored: int
+
+
+class AlertList(BaseModel):
+    count: int
+    firing: int
+    alerts: list[ReceivedAlert]
+
+
+def _alert_key(alert: WebhookAlert) -> str:
+    identity = alert.fingerprint or "|".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
+    return f"{identity}@{alert.starts_at.isoformat()}"
+
+
+def _real_end(ends_at: datetime | None) -> datetime | None:
+    if ends_at is None:
+        return None
+    aware = ends_at if ends_at.tzinfo is not None else ends_at.replace(tzinfo=UTC)
+    return aware if aware > _EPOCH else None
+
+
+class AlertLog:
+    """The last ``maxlen`` distinct alerts, safe to share between threads."""
+
+    def __init__(self, maxlen: int = DEFAULT_MAX_ALERTS) -> None:
+        if maxlen < 1:
+            raise ValueError("maxlen must be at least 1")
+        self.maxlen = maxlen
+        self._alerts: OrderedDict[str, ReceivedAlert] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, payload: WebhookPayload, now: float | None = None) -> int:
+        """Remember every alert of ``payload``; returns how many alerts are kept now."""
+        received_at = time.time() if now is None else now
+        with self._lock:
+            for alert in payload.alerts:
+                key = _alert_key(alert)
+                previous = self._alerts.pop(key, None)
+                self._alerts[key] = ReceivedAlert(
+                    alertname=alert.labels.get("alertname", ""),
+                    status=alert.status,
+                    severity=alert.labels.get("severity"),
+                    summary=alert.annotations.get("summary"),
+                    labels=alert.labels,
+                    annotations=alert.annotations,
+                    starts_at=alert.starts_at,
+                    ends_at=_real_end(alert.ends_at),
+                    generator_url=alert.generator_url,
+                    fingerprint=alert.fingerprint,
+                    receiver=payload.receiver,
+                    group_key=payload.group_key,
+                    first_received_at=received_at if previous is None else previous.first_received_at,
+                    last_received_at=received_at,
+                    notifications=1 if previous is None else previous.notifications + 1,
+                )
+            while len(self._alerts) > self.maxlen:
+                self._alerts.popitem(last=False)
+            return len(self._alerts)
+
+    def recent(self, status: AlertStatus | None = None, limit: int | None = None) -> list[ReceivedAlert]:
+        """Alerts, most recently notified first, optionally only those with ``status``."""
+        with self._lock:
+            newest_first = [a for a in reversed(self._alerts.values()) if status in (None, a.status)]
+        return newest_first if limit is None else newest_first[:limit]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._alerts)
+
+
+def get_alert_log(app: FastAPI) -> AlertLog:
+    """The app's alert log (``app.state.ai_usage_alerts``), created on first use."""
+    log = getattr(app.state, "ai_usage_alerts", None)
+    if not isinstance(log, AlertLog):
+        log = AlertLog()
+        app.state.ai_usage_alerts = log
+    return log
+
+
+#: Paths relative to the API prefix, as in the other routers: ``include_router(router, prefix=API_PREFIX)``.
+router = APIRouter(tags=["alerts"])
+
+
+@router.post("/alerts/webhook", response_model=WebhookAck, summary="Receive an Alertmanager notification")
+async def receive_alerts(payload: WebhookPayload, request: Request) -> WebhookAck:
+    stored = get_alert_log(request.app).add(payload)
+    return WebhookAck(received=len(payload.alerts), stored=stored)
+
+
+@router.get("/alerts", response_model=AlertList, summary="Alerts received from Alertmanager, newest first")
+async def list_alerts(
+    request: Request,
+    status: Annotated[AlertStatus | None, Query(description="only firing or only resolved alerts")] = None,
+    limit: Annotated[int, Query(ge=1, le=DEFAULT_MAX_ALERTS, description="at most this many alerts")] = 100,
+) -> AlertList:
+    log = get_alert_log(request.app)
+    alerts = log.recent(status=status, limit=limit)
+    firing = len(log.recent(status="firing"))
+    return AlertList(count=len(alerts), firing=firing, alerts=alerts)

@@ -1,0 +1,89 @@
+"""``/dashboard``: everything the dashboard page shows, in one JSON; ``/config`` for the page's set-up."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, tzinfo
+
+from fastapi import APIRouter
+
+from ai_usage_monitor.api.deps import DashboardRangeKey, SettingsDep, StoreDep
+from ai_usage_monitor.api.schemas import (
+    AnchorRank,
+    ConfigInfo,
+    Dashboard,
+    DashboardRange,
+    ErrorRow,
+    LatencyRow,
+    SelectedTotals,
+    Totals,
+    TrendPoint,
+    UnpricedModel,
+    UserRank,
+)
+from ai_usage_monitor.store.periods import day_range, hour_range, last_days, month_range
+from ai_usage_monitor.store.queries import (
+    TimeRange,
+    cost_trend,
+    latency_by_model,
+    ranking,
+    recent_errors,
+    summarize,
+    unpriced_models,
+)
+
+__all__ = ["ERROR_ROWS", "TOP_ROWS", "TREND_DAYS", "config_router", "router", "selected_range"]
+
+router = APIRouter(tags=["dashboard"])
+#: Open even when a token is required, so the page can tell it must ask for one.
+config_router = APIRouter(tags=["dashboard"])
+
+TOP_ROWS = 10
+ERROR_ROWS = 20
+TREND_DAYS = 30
+
+
+def selected_range(key: str, tz: tzinfo, now: datetime) -> TimeRange:
+    """The time range a dashboard range key stands for, at ``now``."""
+    if key == "1h":
+        return TimeRange(now.timestamp() - 3600.0, now.timestamp())
+    if key == "today":
+        return day_range(tz, 0, now)[0]
+    if key == "month":
+        return month_range(tz, now.year, now.month)
+    return last_days(tz, int(key.removesuffix("d")), now)[0]
+
+
+@router.get("/dashboard", response_model=Dashboard, summary="Everything the dashboard page needs")
+def dashboard(store: StoreDep, range_key: DashboardRangeKey = "today") -> Dashboard:
+    tz = store.tz
+    now = datetime.now(tz)
+    selected = selected_range(range_key, tz, now)
+    _, trend_days = last_days(tz, TREND_DAYS, now)
+    return Dashboard(
+        generated_at=time.time(),
+        currency=store.settings.currency,
+        timezone=store.settings.timezone,
+        range=DashboardRange(key=range_key, start=selected.start, end=selected.end),
+        current_hour=Totals.of(summarize(store, hour_range(tz, 0, now))),
+        today=Totals.of(summarize(store, day_range(tz, 0, now)[0])),
+        month=Totals.of(summarize(store, month_range(tz, now.year, now.month))),
+        selected=SelectedTotals.of(summarize(store, selected)),
+        cost_trend=[TrendPoint.model_validate(row) for row in cost_trend(store, trend_days)],
+        top_users=[UserRank.model_validate(row) for row in ranking(store, "user_id", selected, TOP_ROWS)],
+        top_anchors=[
+            AnchorRank.model_validate(row) for row in ranking(store, "anchor_id", selected, TOP_ROWS)
+        ],
+        latency_by_model=[LatencyRow.model_validate(row) for row in latency_by_model(store, selected)],
+        recent_errors=[ErrorRow.model_validate(row) for row in recent_errors(store, ERROR_ROWS, selected)],
+        unpriced_models=[UnpricedModel.model_validate(row) for row in unpriced_models(store, selected)],
+    )
+
+
+@config_router.get(
+    "/config", response_model=ConfigInfo, summary="Currency, time zone, whether a token is needed"
+)
+def config(settings: SettingsDep) -> ConfigInfo:
+    return ConfigInfo(
+        currency=settings.currency, timezone=settings.timezone, auth_required=bool(settings.api_token)
+    )

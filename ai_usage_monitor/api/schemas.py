@@ -1,0 +1,317 @@
+"""Response models of the REST API (DESIGN §6): they put every route's real shape in the OpenAPI schema.
+
+Row models allow extra keys so the store can add fields (the contract says keys may be added, never
+renamed) without the API silently dropping them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ai_usage_monitor.store.queries import Summary
+
+__all__ = [
+    "AnchorRank",
+    "Breakdown",
+    "ConfigInfo",
+    "CostTrend",
+    "CurrentStats",
+    "DailySummary",
+    "Dashboard",
+    "DashboardRange",
+    "ErrorRow",
+    "ExportResult",
+    "FunctionRank",
+    "Health",
+    "HourlySummary",
+    "LatencyReport",
+    "LatencyRow",
+    "ModelRank",
+    "MonthlySummary",
+    "PeriodSummary",
+    "RankRow",
+    "RecentErrors",
+    "SelectedTotals",
+    "SessionSummary",
+    "TodayStats",
+    "TopAnchors",
+    "TopFunctions",
+    "TopModels",
+    "TopUsers",
+    "Totals",
+    "TrendPoint",
+    "UnpricedModel",
+    "UnpricedModels",
+    "UserRank",
+]
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Breakdown(_Open):
+    """Totals of one model or one function inside a period."""
+
+    calls: int
+    total_tokens: int
+    cost: float
+
+
+class Totals(BaseModel):
+    """Calls, tokens and cost of a period; ``success_rate`` in percent (100 when there were no calls)."""
+
+    calls: int
+    tokens: int
+    cost: float
+    success_rate: float
+
+    @classmethod
+    def of(cls, summary: Summary) -> Totals:
+        return cls(
+            calls=summary.calls,
+            tokens=summary.total_tokens,
+            cost=summary.cost,
+            success_rate=summary.success_rate,
+        )
+
+
+def _breakdowns(rows: dict[str, dict[str, Any]]) -> dict[str, Breakdown]:
+    return {name: Breakdown.model_validate(row) for name, row in rows.items()}
+
+
+class TodayStats(Totals):
+    by_model: dict[str, Breakdown]
+    by_function: dict[str, Breakdown]
+
+
+class CurrentStats(BaseModel):
+    """The clock hour and the calendar day now, in the configured time zone."""
+
+    current_hour: Totals
+    today: TodayStats
+
+
+class PeriodSummary(BaseModel):
+    """The summary shape shared by hourly, daily, monthly and session totals (``UsageSummary.to_dict()``)."""
+
+    period: str
+    start: str | None = Field(description="ISO 8601 local time, included (session: its first call)")
+    end: str | None = Field(description="ISO 8601 local time, excluded (session: its last call)")
+    total_calls: int
+    total_tokens: int
+    total_cost: float
+    success_rate: float
+    successes: int
+    failures: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    avg_duration_ms: float
+    unpriced_calls: int
+    by_model: dict[str, Breakdown]
+    by_function: dict[str, Breakdown]
+
+
+class HourlySummary(PeriodSummary):
+    period: Literal["hourly"]
+    hour: str = Field(description="Start of the local clock hour, ISO 8601")
+
+
+class DailySummary(PeriodSummary):
+    period: Literal["daily"]
+    date: str = Field(description="Local calendar day, YYYY-MM-DD")
+
+
+class MonthlySummary(PeriodSummary):
+    period: Literal["monthly"]
+    year: int
+    month: int
+
+
+class SessionSummary(PeriodSummary):
+    period: Literal["session"]
+    session_id: str
+
+
+class RankRow(_Open):
+    calls: int
+    tokens: int
+    cost: float
+
+
+class UserRank(RankRow):
+    user_id: str
+
+
+class AnchorRank(RankRow):
+    anchor_id: str
+
+
+class FunctionRank(RankRow):
+    function: str
+
+
+class ModelRank(RankRow):
+    model: str
+
+
+class TopUsers(BaseModel):
+    period_days: int
+    top_users: list[UserRank]
+
+
+class TopAnchors(BaseModel):
+    period_days: int
+    top_anchors: list[AnchorRank]
+
+
+class TopFunctions(BaseModel):
+    period_days: int
+    top_functions: list[FunctionRank]
+
+
+class TopModels(BaseModel):
+    period_days: int
+    top_models: list[ModelRank]
+
+
+class TrendPoint(_Open):
+    date: str
+    cost: float
+    calls: int
+    tokens: int
+
+
+class CostTrend(BaseModel):
+    period_days: int
+    data: list[TrendPoint] = Field(
+        description="One entry per local calendar day, oldest first, zeros included"
+    )
+
+
+class UnpricedModel(_Open):
+    provider: str | None
+    model: str | None
+    calls: int
+    tokens: int
+    last_seen: float | None
+
+
+class UnpricedModels(BaseModel):
+    period_days: int
+    unpriced_models: list[UnpricedModel]
+
+
+class ErrorRow(_Open):
+    timestamp: float
+    provider: str | None
+    model: str | None
+    function: str | None
+    user_id: str | None
+    anchor_id: str | None
+    error_type: str | None
+    error_msg: str | None
+
+
+class RecentErrors(BaseModel):
+    recent_errors: list[ErrorRow] = Field(description="Newest first")
+
+
+class LatencyRow(_Open):
+    model: str | None
+    calls: int
+    avg_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class LatencyReport(BaseModel):
+    period_days: int
+    latency_by_model: list[LatencyRow]
+
+
+class ExportResult(BaseModel):
+    success: bool
+    report_path: str
+    download_url: str
+    format: Literal["json", "csv"]
+
+
+class DashboardRange(BaseModel):
+    key: Literal["1h", "today", "7d", "30d", "month"]
+    start: float
+    end: float
+
+
+class SelectedTotals(BaseModel):
+    """Everything about the selected range at once."""
+
+    calls: int
+    tokens: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost: float
+    success_rate: float
+    avg_duration_ms: float
+    unpriced_calls: int
+    by_model: dict[str, Breakdown]
+    by_function: dict[str, Breakdown]
+
+    @classmethod
+    def of(cls, summary: Summary) -> SelectedTotals:
+        return cls(
+            calls=summary.calls,
+            tokens=summary.total_tokens,
+            input_tokens=summary.input_tokens,
+            output_tokens=summary.output_tokens,
+            cached_tokens=summary.cached_tokens,
+            reasoning_tokens=summary.reasoning_tokens,
+            cost=summary.cost,
+            success_rate=summary.success_rate,
+            avg_duration_ms=summary.avg_duration_ms,
+            unpriced_calls=summary.unpriced_calls,
+            by_model=_breakdowns(summary.by_model),
+            by_function=_breakdowns(summary.by_function),
+        )
+
+
+class Dashboard(BaseModel):
+    """Everything the dashboard page shows, in one answer."""
+
+    generated_at: float
+    currency: str
+    timezone: str
+    range: DashboardRange
+    current_hour: Totals
+    today: Totals
+    month: Totals
+    selected: SelectedTotals
+    cost_trend: list[TrendPoint] = Field(description="The last 30 local calendar days, oldest first")
+    top_users: list[UserRank]
+    top_anchors: list[AnchorRank]
+    latency_by_model: list[LatencyRow]
+    recent_errors: list[ErrorRow]
+    unpriced_models: list[UnpricedModel]
+
+
+class ConfigInfo(BaseModel):
+    currency: str
+    timezone: str
+    auth_required: bool
+
+
+class Health(_Open):
+    """The store's own state: how much it indexed, what it skipped, how far behind the files it is."""
+
+    status: str
+    records_indexed: int
+    corrupt_lines: int
+    pending_partial_lines: int
+    lag_seconds: float | None
+    last_refresh: float | None

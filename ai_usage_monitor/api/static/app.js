@@ -1,0 +1,446 @@
+// The dashboard: reads /api/ai_usage/dashboard every few seconds and updates the page in place.
+
+import { barChart, donutChart, lineChart, stackedBar } from "./charts.js";
+import { setText, syncRows } from "./dom.js";
+import {
+  formatClock,
+  formatCompact,
+  formatDateTime,
+  formatInt,
+  formatMoney,
+  formatMs,
+  formatPercent,
+  formatShortDate,
+} from "./format.js";
+import { pickLanguage, translate } from "./i18n.js";
+
+const API_BASE = new URL("../api/ai_usage/", window.location.href);
+const DEFAULT_REFRESH_S = 5;
+const RANGES = ["1h", "today", "7d", "30d", "month"];
+const KPI_PERIODS = ["current_hour", "today", "month", "selected"];
+const TOP_SLICES = 7;
+const TOP_BARS = 10;
+const STORE = {
+  token: "ai_usage_monitor.token",
+  lang: "ai_usage_monitor.lang",
+  range: "ai_usage_monitor.range",
+};
+
+/** Seconds between refreshes: ``?refresh=N`` in the page URL (1–3600), else 5. */
+function refreshSeconds() {
+  const asked = Number(new URLSearchParams(window.location.search).get("refresh"));
+  return Number.isInteger(asked) && asked >= 1 && asked <= 3600 ? asked : DEFAULT_REFRESH_S;
+}
+
+const state = {
+  refreshS: refreshSeconds(),
+  lang: pickLanguage(localStorage.getItem(STORE.lang), [navigator.language]),
+  range: RANGES.includes(sessionStorage.getItem(STORE.range)) ? sessionStorage.getItem(STORE.range) : "today",
+  data: null,
+  timer: 0,
+  loading: false,
+  again: false,
+  waitingForToken: false,
+};
+
+const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
+const t = (key, params) => translate(state.lang, key, params);
+
+class AuthRequired extends Error {}
+
+async function getJson(path, params = {}) {
+  const url = new URL(path, API_BASE);
+  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+  const headers = { Accept: "application/json" };
+  const token = sessionStorage.getItem(STORE.token);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(url, { headers, cache: "no-store" });
+  if (response.status === 401) throw new AuthRequired();
+  if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
+  return response.json();
+}
+
+// ---------------------------------------------------------------- refresh loop
+
+function schedule(delay) {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(refresh, delay);
+}
+
+async function refresh() {
+  clearTimeout(state.timer);
+  if (state.waitingForToken) return;
+  if (state.loading) {
+    state.again = true;
+    return;
+  }
+  state.loading = true;
+  const range = state.range;
+  try {
+    const data = await getJson("dashboard", { range });
+    $("offline-banner").hidden = true;
+    // An answer for a range the user has just left is dropped; the next request asks for the new one.
+    if (range === state.range) {
+      state.data = data;
+      render();
+    }
+  } catch (error) {
+    if (error instanceof AuthRequired) {
+      askForToken();
+    } else {
+      $("offline-banner").hidden = false;
+      console.warn("dashboard refresh failed:", error.message);
+    }
+  } finally {
+    state.loading = false;
+  }
+  if (state.waitingForToken) return;
+  if (state.again) {
+    state.again = false;
+    schedule(0);
+  } else {
+    schedule(state.refreshS * 1000 * (document.hidden ? 6 : 1));
+  }
+}
+
+// ---------------------------------------------------------------- token
+
+function askForToken() {
+  const rejected = sessionStorage.getItem(STORE.token) !== null;
+  sessionStorage.removeItem(STORE.token);
+  state.waitingForToken = true;
+  $("token-error").hidden = !rejected;
+  $("token-overlay").hidden = false;
+  $("token-input").focus();
+}
+
+function onTokenSubmit(event) {
+  event.preventDefault();
+  const input = $("token-input");
+  const token = input.value.trim();
+  if (!token) return;
+  sessionStorage.setItem(STORE.token, token);
+  input.value = "";
+  $("token-overlay").hidden = true;
+  state.waitingForToken = false;
+  refresh();
+}
+
+// ---------------------------------------------------------------- rendering
+
+function money(value) {
+  return formatMoney(value, state.data?.currency ?? "CNY");
+}
+
+function nameOr(value) {
+  return value === null || value === undefined || value === "" ? t("none") : String(value);
+}
+
+function applyLanguage() {
+  document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+  document.title = t("title");
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    setText(node, t(node.dataset.i18n));
+  }
+  for (const node of document.querySelectorAll("[data-i18n-aria-label]")) {
+    node.setAttribute("aria-label", t(node.dataset.i18nAriaLabel));
+  }
+  setText(document.querySelector(".status-note"), t("live", { seconds: state.refreshS }));
+  if (!state.data) setText($("updated-at"), t("loading"));
+  for (const card of document.querySelectorAll(".kpi")) {
+    setText(card.querySelector(".kpi-title"), t(`kpi_${card.dataset.period}`));
+  }
+}
+
+function buildKpiCards() {
+  const template = document.getElementById("kpi-card");
+  const cards = KPI_PERIODS.map((period) => {
+    const card = template.content.firstElementChild.cloneNode(true);
+    card.dataset.period = period;
+    card.dataset.testid = `kpi-${period}`;
+    card.querySelector(".kpi-cost").dataset.testid = `kpi-${period}-cost`;
+    card.querySelector(".kpi-calls").dataset.testid = `kpi-${period}-calls`;
+    card.querySelector(".kpi-tokens").dataset.testid = `kpi-${period}-tokens`;
+    card.querySelector(".kpi-success").dataset.testid = `kpi-${period}-success_rate`;
+    for (const value of card.querySelectorAll(".kpi-cost, dd")) value.textContent = "—";
+    if (period === "selected") {
+      card.classList.add("kpi-selected");
+      const fact = document.createElement("div");
+      const dt = document.createElement("dt");
+      dt.dataset.i18n = "avg_latency";
+      const dd = document.createElement("dd");
+      dd.dataset.testid = "kpi-selected-avg_duration_ms";
+      dd.textContent = "—";
+      fact.append(dt, dd);
+      card.querySelector(".kpi-facts").append(fact);
+    }
+    return card;
+  });
+  $("kpis").replaceChildren(...cards);
+}
+
+function renderKpis(data) {
+  for (const period of KPI_PERIODS) {
+    const figures = data[period] ?? {};
+    setText($(`kpi-${period}-cost`), money(figures.cost), figures.cost);
+    setText($(`kpi-${period}-calls`), formatInt(figures.calls), figures.calls);
+    setText($(`kpi-${period}-tokens`), formatInt(figures.tokens), figures.tokens);
+    setText($(`kpi-${period}-success_rate`), formatPercent(figures.success_rate), figures.success_rate);
+  }
+  const avg = data.selected?.avg_duration_ms;
+  setText($("kpi-selected-avg_duration_ms"), formatMs(avg), avg);
+}
+
+function costTip(label, row) {
+  return [
+    label,
+    money(row.cost),
+    t("tip_calls", { count: row.calls }),
+    t("tip_tokens", { value: formatInt(row.total_tokens ?? row.tokens) }),
+  ];
+}
+
+/** Largest first; past ``limit`` the rest is folded into one "other" entry. */
+function topByCost(breakdown, limit) {
+  const rows = Object.entries(breakdown ?? {})
+    .map(([name, row]) => ({ name, ...row }))
+    .sort((a, b) => b.cost - a.cost || b.calls - a.calls || a.name.localeCompare(b.name));
+  if (rows.length <= limit) return rows;
+  const rest = rows.slice(limit - 1).reduce(
+    (sum, row) => ({
+      ...sum,
+      calls: sum.calls + row.calls,
+      total_tokens: sum.total_tokens + row.total_tokens,
+      cost: sum.cost + row.cost,
+    }),
+    { name: t("other"), calls: 0, total_tokens: 0, cost: 0, folded: true },
+  );
+  return [...rows.slice(0, limit - 1), rest];
+}
+
+function renderCharts(data) {
+  const trend = data.cost_trend ?? [];
+  lineChart(
+    $("chart-trend"),
+    trend.map((day) => ({
+      label: day.date,
+      value: day.cost,
+      tip: costTip(day.date, day),
+    })),
+    { format: money, axisLabel: formatShortDate, emptyText: t("no_data"), testid: "trend-point" },
+  );
+  const trendTotal = trend.reduce((sum, day) => sum + day.cost, 0);
+  setText($("trend-total"), `${t("total")} ${money(trendTotal)}`, trendTotal);
+
+  const models = topByCost(data.selected?.by_model, TOP_SLICES);
+  donutChart(
+    $("chart-models"),
+    models.map((row) => ({
+      label: row.folded ? row.name : nameOr(row.name),
+      value: row.cost,
+      tip: costTip(nameOr(row.name), row),
+    })),
+    { format: money, centerLabel: t("total"), emptyText: t("no_data"), testid: "model-slice" },
+  );
+
+  const functions = topByCost(data.selected?.by_function, TOP_BARS);
+  barChart(
+    $("chart-functions"),
+    functions.map((row) => ({
+      label: row.folded ? row.name : nameOr(row.name),
+      value: row.cost,
+      tip: costTip(nameOr(row.name), row),
+    })),
+    { format: money, emptyText: t("no_data"), testid: "function-bar" },
+  );
+
+  const s = data.selected ?? {};
+  const input = s.input_tokens ?? 0;
+  const output = s.output_tokens ?? 0;
+  const cached = Math.min(s.cached_tokens ?? 0, input);
+  const reasoning = Math.min(s.reasoning_tokens ?? 0, output);
+  const parts = [
+    ["input", input - cached],
+    ["cached", cached],
+    ["output", output - reasoning],
+    ["reasoning", reasoning],
+  ].map(([key, value]) => {
+    const label = t(`mix_${key}`);
+    return { key, label, value, tip: [label, t("tip_tokens", { value: formatInt(value) })] };
+  });
+  stackedBar($("chart-mix"), parts, {
+    format: (v) => formatCompact(v, state.lang),
+    emptyText: t("no_data"),
+    testid: "mix-segment",
+  });
+}
+
+function rankingColumns(key, maxCost) {
+  return [
+    (row) => ({ text: nameOr(row[key]), title: nameOr(row[key]), className: "name" }),
+    (row) => ({ text: formatInt(row.calls), value: row.calls, className: "num" }),
+    (row) => ({ text: formatInt(row.tokens), value: row.tokens, className: "num" }),
+    (row) => ({
+      text: money(row.cost),
+      value: row.cost,
+      className: "num cost",
+      bar: maxCost > 0 ? row.cost / maxCost : 0,
+    }),
+  ];
+}
+
+function renderTables(data) {
+  const noData = t("no_data");
+  for (const [testid, rows, key] of [
+    ["table-users", data.top_users, "user_id"],
+    ["table-anchors", data.top_anchors, "anchor_id"],
+  ]) {
+    const list = rows ?? [];
+    const maxCost = Math.max(0, ...list.map((row) => row.cost));
+    syncRows($(testid), list, rankingColumns(key, maxCost), noData);
+  }
+
+  const latency = data.latency_by_model ?? [];
+  const slowest = Math.max(0, ...latency.map((row) => row.p95_ms ?? 0));
+  syncRows(
+    $("table-latency"),
+    latency,
+    [
+      (row) => ({ text: nameOr(row.model), title: nameOr(row.model), className: "name" }),
+      (row) => ({ text: formatInt(row.calls), value: row.calls, className: "num" }),
+      (row) => ({ text: formatMs(row.avg_ms), value: row.avg_ms, className: "num" }),
+      (row) => ({ text: formatMs(row.p50_ms), value: row.p50_ms, className: "num" }),
+      (row) => ({
+        text: formatMs(row.p95_ms),
+        value: row.p95_ms,
+        className: "num",
+        bar: slowest > 0 ? row.p95_ms / slowest : 0,
+      }),
+    ],
+    noData,
+  );
+
+  const zone = data.timezone;
+  syncRows(
+    $("table-errors"),
+    data.recent_errors ?? [],
+    [
+      (row) => ({ text: formatDateTime(row.timestamp, zone), value: row.timestamp, className: "time" }),
+      (row) => ({ text: `${nameOr(row.model)} · ${nameOr(row.provider)}`, className: "name" }),
+      (row) => ({ text: nameOr(row.function), title: nameOr(row.function), className: "name" }),
+      (row) => ({ text: `${nameOr(row.user_id)} / ${nameOr(row.anchor_id)}`, className: "name" }),
+      (row) => {
+        const message = [row.error_type, row.error_msg].filter(Boolean).join(": ") || "—";
+        return { text: message, title: message, className: "error-msg" };
+      },
+    ],
+    t("no_errors"),
+  );
+}
+
+function renderUnpriced(data) {
+  const models = data.unpriced_models ?? [];
+  $("unpriced-banner").hidden = models.length === 0;
+  const list = $("unpriced-list");
+  const items = models.map((row) =>
+    t("unpriced_item", { model: nameOr(row.model), provider: nameOr(row.provider), count: row.calls }),
+  );
+  const existing = [...list.children];
+  items.forEach((text, i) => {
+    let li = existing[i];
+    if (!li) {
+      li = document.createElement("li");
+      li.dataset.testid = "unpriced-item";
+      list.append(li);
+    }
+    setText(li, text);
+  });
+  for (const extra of existing.slice(items.length)) extra.remove();
+}
+
+function renderMeta(data) {
+  setText(
+    $("updated-at"),
+    t("updated", { time: formatClock(data.generated_at, data.timezone) }),
+    data.generated_at,
+  );
+  setText($("footer"), t("footer", { currency: data.currency, timezone: data.timezone }));
+  const { start, end, key } = data.range ?? {};
+  const span =
+    start && end ? `${formatDateTime(start, data.timezone)} – ${formatDateTime(end, data.timezone)}` : "";
+  const name = RANGES.includes(key) ? t(`range_${key}`) : "";
+  for (const node of document.querySelectorAll(".range-note")) {
+    setText(node, name);
+    if (node.title !== span) node.title = span;
+  }
+}
+
+function renderRangePicker() {
+  for (const button of document.querySelectorAll("[data-range]")) {
+    const active = button.dataset.range === state.range;
+    button.classList.toggle("active", active);
+    button.setAttribute("aria-pressed", String(active));
+  }
+}
+
+function render() {
+  const data = state.data;
+  if (!data) return;
+  renderMeta(data);
+  renderUnpriced(data);
+  renderKpis(data);
+  renderCharts(data);
+  renderTables(data);
+  document.body.dataset.ready = "true";
+}
+
+// ---------------------------------------------------------------- wiring
+
+function setLanguage(lang) {
+  state.lang = lang;
+  localStorage.setItem(STORE.lang, lang);
+  applyLanguage();
+  render();
+}
+
+function setRange(range) {
+  if (!RANGES.includes(range) || range === state.range) return;
+  state.range = range;
+  sessionStorage.setItem(STORE.range, range);
+  renderRangePicker();
+  refresh();
+}
+
+/** Ask for the token before the first data request when the server says it needs one. */
+async function checkConfig() {
+  try {
+    const config = await getJson("config");
+    if (config.auth_required && !sessionStorage.getItem(STORE.token)) askForToken();
+  } catch (error) {
+    if (error instanceof AuthRequired) askForToken();
+    // Otherwise the dashboard request below reports the problem.
+  }
+}
+
+async function start() {
+  buildKpiCards();
+  applyLanguage();
+  renderRangePicker();
+  for (const button of document.querySelectorAll("[data-range]")) {
+    button.addEventListener("click", () => setRange(button.dataset.range));
+  }
+  $("lang-switch").addEventListener("click", () => setLanguage(state.lang === "zh" ? "en" : "zh"));
+  $("token-form").addEventListener("submit", onTokenSubmit);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) refresh();
+  });
+  let resizeTimer = 0;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(render, 150);
+  });
+  await checkConfig();
+  refresh();
+}
+
+start();

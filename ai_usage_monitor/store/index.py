@@ -1,0 +1,549 @@
+"""UsageStore: an incremental DuckDB index over the ``usage_*.jsonl`` record files (DESIGN §11).
+
+Each file is tailed by byte offset: only complete lines are read (a torn last line waits for its
+newline), corrupt lines are counted and skipped, and rows and offsets are committed in one transaction,
+so a restart resumes where it stopped and nothing is read twice. The JSONL stays the truth: ``rebuild()``
+re-reads it all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import duckdb
+
+from ai_usage_monitor.config import Settings
+from ai_usage_monitor.store.schema import READ_COLUMNS, SCHEMA_SQL, SCHEMA_VERSION, ingest_select
+
+__all__ = ["RECORD_FILE_RE", "Progress", "UsageStore"]
+
+log = logging.getLogger(__name__)
+
+#: Record files the store reads: ``usage_YYYY-MM-DD.jsonl`` (and any other ``usage_*.jsonl`` but reports).
+RECORD_FILE_RE = re.compile(r"usage_(?!report)[^/]*\.jsonl")
+
+#: ``progress(done_bytes, total_bytes)`` during a refresh.
+Progress = Callable[[int, int], None]
+
+T = TypeVar("T")
+
+DB_FILE_NAME = "usage.duckdb"
+#: Bytes of record lines read by one statement (several files read in parallel), and per piece.
+BATCH_BYTES = 128 << 20
+PIECE_BYTES = 32 << 20
+_HEAD_BYTES = 64
+_SCAN_BLOCK = 1 << 16
+_COPY_BLOCK = 8 << 20
+
+_process_locks: dict[str, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+def _process_lock(key: str) -> threading.Lock:
+    """One lock per index file and process: stores sharing a DuckDB file must not ingest at once."""
+    with _process_locks_guard:
+        return _process_locks.setdefault(key, threading.Lock())
+
+
+@dataclass(slots=True)
+class _Piece:
+    file_id: int
+    fd: int
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class _FileState:
+    file_id: int
+    name: str
+    inode: int
+    head: bytes
+    offset: int
+
+
+class _ChangedUnderUs(Exception):
+    """A file shrank or was replaced between planning and copying; it is looked at again next refresh."""
+
+
+def _last_newline(fd: int, start: int, end: int) -> int:
+    """Offset just past the last ``\\n`` in ``[start, end)`` of ``fd``, or ``start`` when there is none."""
+    pos = end
+    while pos > start:
+        lo = max(start, pos - _SCAN_BLOCK)
+        block = os.pread(fd, pos - lo, lo)
+        i = block.rfind(b"\n")
+        if i >= 0:
+            return lo + i + 1
+        pos = lo
+    return start
+
+
+def _newline_after(fd: int, pos: int, end: int) -> int:
+    """Offset just past the first ``\\n`` at or after ``pos`` (``end`` when none before it)."""
+    while pos < end:
+        block = os.pread(fd, min(_SCAN_BLOCK, end - pos), pos)
+        i = block.find(b"\n")
+        if i >= 0:
+            return pos + i + 1
+        pos += len(block)
+    return end
+
+
+def _copy_range(src: int, dst: int, start: int, length: int) -> None:
+    """Copy ``length`` bytes of ``src`` from ``start`` into ``dst`` (in the kernel where it can)."""
+    pos, left = start, length
+    use_kernel = hasattr(os, "copy_file_range")
+    while left > 0:
+        if use_kernel:
+            try:
+                n = os.copy_file_range(src, dst, left, pos)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+                    raise
+                use_kernel = False
+                continue
+        else:
+            data = os.pread(src, min(left, _COPY_BLOCK), pos)
+            n = len(data)
+            os.write(dst, data)
+        if n == 0:
+            raise _ChangedUnderUs
+        pos += n
+        left -= n
+
+
+class UsageStore:
+    """The record index. Thread-safe: queries run on one DuckDB cursor per thread, ingest is serialised."""
+
+    def __init__(self, settings: Settings, *, read_only: bool = False, memory_limit: str = "512MB") -> None:
+        self.settings = settings
+        self.tz: tzinfo = settings.tz
+        self.records_dir = Path(settings.records_dir)
+        self.read_only = read_only
+        self._db_file = Path(settings.index_path) / DB_FILE_NAME
+        self._temp_root: Path | None = None
+        self.mode, self._con = self._connect(read_only)
+        self._lock = (
+            _process_lock(str(self._db_file.resolve())) if self.mode != "memory" else threading.Lock()
+        )
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._cache: dict[Hashable, tuple[int, int, Any]] = {}
+        self.generation = 0
+        self._tail_thread: threading.Thread | None = None
+        self._tail_stop = threading.Event()
+        self._last_refresh: float | None = None
+        self._caught_up_at: float | None = None
+        self._pending_partial = 0
+        self._last_error: str | None = None
+        self._logged_errors: set[str] = set()
+        self._closed = False
+        self.bytes_read = 0
+        con = self._con
+        temp_dir = self._temp_dir()
+        con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
+        con.execute("SET temp_directory = ?", [str(temp_dir / "duckdb")])
+        # Lets ingest insert in parallel; rows stay grouped by batch, so time-range pruning still works.
+        con.execute("SET preserve_insertion_order = false")
+        if self.mode != "read_only":
+            self._ensure_schema()
+
+    # ---------------------------------------------------------------- opening
+    def _connect(self, read_only: bool) -> tuple[str, duckdb.DuckDBPyConnection]:
+        try:
+            if read_only:
+                return "read_only", duckdb.connect(str(self._db_file), read_only=True)
+            self._db_file.parent.mkdir(parents=True, exist_ok=True)
+            return "file", duckdb.connect(str(self._db_file))
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            # Another process holds the index (or it does not exist yet for a read-only open): keep a private
+            # in-memory index instead of failing; it tails the same JSONL.
+            log.warning("record index %s unavailable (%s); using an in-memory index", self._db_file, exc)
+            return "memory", duckdb.connect(":memory:")
+
+    def _temp_dir(self) -> Path:
+        if self._temp_root is None:
+            if self.mode == "file":
+                self._temp_root = self._db_file.parent / "tmp"
+                self._temp_root.mkdir(parents=True, exist_ok=True)
+            else:
+                self._temp_root = Path(tempfile.mkdtemp(prefix="ai-usage-index-"))
+        return self._temp_root
+
+    def _ensure_schema(self) -> None:
+        con = self._con
+        con.execute(SCHEMA_SQL)
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is not None and row[0] != SCHEMA_VERSION:
+            log.warning("record index schema %s is outdated: rebuilding from the JSONL", row[0])
+            con.execute("DROP TABLE records; DROP TABLE files; DROP TABLE meta")
+            con.execute(SCHEMA_SQL)
+            row = None
+        if row is None:
+            con.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?), ('next_batch', '1')",
+                [SCHEMA_VERSION],
+            )
+
+    # ---------------------------------------------------------------- cursors
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's DuckDB cursor (made on first use)."""
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cur is None:
+            if self._closed:
+                raise RuntimeError("the usage store is closed")
+            cur = self._con.cursor()
+            with self._cursors_lock:
+                self._cursors.append(cur)
+            self._local.cursor = cur
+        return cur
+
+    def query(self, sql: str, params: object = None) -> list[tuple[Any, ...]]:
+        """Run ``sql`` on this thread's cursor and return all rows."""
+        return self.cursor().execute(sql, params).fetchall()
+
+    @contextlib.contextmanager
+    def private_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own, for a result read lazily (the thread's cursor may be reused meanwhile)."""
+        cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    # ---------------------------------------------------------------- all-time aggregates
+    def committed_batch(self) -> int:
+        """The newest ingest batch whose rows are visible (batches only grow, until a rebuild)."""
+        row = self.query("SELECT CAST(value AS INTEGER) - 1 FROM meta WHERE key = 'next_batch'")
+        return int(row[0][0]) if row else 0
+
+    def incremental(self, key: Hashable, fold: Callable[[int, int, T | None], T]) -> T:
+        """An all-time aggregate kept up to date by folding in only the batches ingested since last time.
+
+        ``fold(after_batch, upto_batch, previous)`` returns the aggregate over batches ``<= upto_batch``
+        given ``previous`` over batches ``<= after_batch`` (``None`` the first time).
+        """
+        with self._cache_lock:
+            generation = self.generation
+            upto = self.committed_batch()
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == generation and cached[1] == upto:
+                return cast(T, cached[2])
+            if cached is None or cached[0] != generation or cached[1] > upto:
+                after, previous = 0, None
+            else:
+                after, previous = cached[1], cached[2]
+            value = fold(after, upto, previous)
+            self._cache[key] = (generation, upto, value)
+            return value
+
+    def _invalidate(self) -> None:
+        with self._cache_lock:
+            self.generation += 1
+            self._cache.clear()
+
+    # ---------------------------------------------------------------- ingest
+    def refresh(self, progress: Progress | None = None) -> int:
+        """Ingest every complete line appended since the last refresh; returns how many records were added."""
+        if self.mode == "read_only":
+            return 0
+        with self._lock:
+            try:
+                added = self._refresh_locked(progress)
+            except Exception as exc:
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                if self._last_error not in self._logged_errors:
+                    self._logged_errors.add(self._last_error)
+                    log.exception("record index refresh failed")
+                raise
+            self._last_error = None
+            return added
+
+    def _known_files(self, cur: duckdb.DuckDBPyConnection) -> dict[str, _FileState]:
+        rows = cur.execute('SELECT file_id, name, inode, head, "offset" FROM files').fetchall()
+        return {r[1]: _FileState(r[0], r[1], r[2], bytes(r[3] or b""), r[4]) for r in rows}
+
+    def _refresh_locked(self, progress: Progress | None) -> int:
+        cur = self.cursor()
+        started = time.time()
+        known = self._known_files(cur)
+        next_id = max((f.file_id for f in known.values()), default=0) + 1
+        pieces: list[_Piece] = []
+        fds: list[int] = []
+        pending = 0
+        resets: list[_FileState] = []
+        new_files: list[_FileState] = []
+        try:
+            names = sorted(
+                e.name
+                for e in os.scandir(self.records_dir)
+                if e.is_file() and RECORD_FILE_RE.fullmatch(e.name)
+            )
+        except FileNotFoundError:
+            names = []
+        try:
+            for name in names:
+                try:
+                    fd = os.open(self.records_dir / name, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue
+                fds.append(fd)
+                st = os.fstat(fd)
+                state = known.get(name)
+                if state is not None and self._replaced(fd, st, state):
+                    log.info("record file %s was truncated or replaced: reading it again", name)
+                    state.offset, state.inode, state.head = 0, st.st_ino, b""
+                    resets.append(state)
+                if state is None:
+                    state = _FileState(next_id, name, st.st_ino, b"", 0)
+                    next_id += 1
+                    new_files.append(state)
+                    known[name] = state
+                if not state.head and st.st_size > 0:
+                    state.head = os.pread(fd, _HEAD_BYTES, 0)
+                size = st.st_size
+                if size <= state.offset:
+                    continue
+                end = _last_newline(fd, state.offset, size)
+                if end < size:
+                    pending += 1
+                pos = state.offset
+                while pos < end:
+                    cut = _newline_after(fd, pos + PIECE_BYTES, end) if end - pos > PIECE_BYTES else end
+                    pieces.append(_Piece(state.file_id, fd, pos, cut))
+                    pos = cut
+            self._register_files(cur, new_files, resets)
+            added = self._ingest(cur, pieces, {f.file_id: f for f in known.values()}, progress)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self._pending_partial = pending
+        self._caught_up_at = started
+        self._last_refresh = time.time()
+        return added
+
+    @staticmethod
+    def _replaced(fd: int, st: os.stat_result, state: _FileState) -> bool:
+        if st.st_ino != state.inode or st.st_size < state.offset:
+            return True
+        if state.head and state.offset > 0:
+            return os.pread(fd, len(state.head), 0) != state.head
+        return False
+
+    def _register_files(
+        self, cur: duckdb.DuckDBPyConnection, new_files: list[_FileState], resets: list[_FileState]
+    ) -> None:
+        """Add rows for new files; forget what was read of truncated or replaced ones."""
+        if not (resets or new_files):
+            return
+        cur.execute("BEGIN")
+        for f in resets:
+            cur.execute("DELETE FROM records WHERE file_id = ?", [f.file_id])
+            cur.execute("DELETE FROM files WHERE file_id = ?", [f.file_id])
+        for f in [*new_files, *resets]:
+            cur.execute(
+                "INSERT INTO files VALUES (?, ?, ?, ?, ?, 0, 0)", [f.file_id, f.name, f.inode, f.head, 0]
+            )
+        cur.execute("COMMIT")
+        if resets:
+            self._invalidate()
+
+    def _ingest(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        pieces: list[_Piece],
+        by_id: dict[int, _FileState],
+        progress: Progress | None,
+    ) -> int:
+        total = sum(p.end - p.start for p in pieces)
+        if progress is not None:
+            progress(0, total)
+        batches: list[list[_Piece]] = []
+        batch_bytes = 0
+        for piece in pieces:
+            size = piece.end - piece.start
+            if not batches or batch_bytes + size > BATCH_BYTES:
+                batches.append([])
+                batch_bytes = 0
+            batches[-1].append(piece)
+            batch_bytes += size
+        added = done = 0
+        for batch in batches:
+            try:
+                added += self._ingest_batch(cur, batch, by_id)
+            except _ChangedUnderUs:
+                log.info("a record file changed while being read; it is read again next time")
+            done += sum(p.end - p.start for p in batch)
+            if progress is not None:
+                progress(done, total)
+        return added
+
+    def _ingest_batch(
+        self, cur: duckdb.DuckDBPyConnection, batch: list[_Piece], by_id: dict[int, _FileState]
+    ) -> int:
+        chunk_dir = Path(tempfile.mkdtemp(prefix="chunks-", dir=self._temp_dir()))
+        try:
+            paths = []
+            for n, piece in enumerate(batch):
+                path = chunk_dir / f"{piece.file_id}-{n}.jsonl"
+                dst = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    _copy_range(piece.fd, dst, piece.start, piece.end - piece.start)
+                finally:
+                    os.close(dst)
+                paths.append(str(path))
+            cur.execute("BEGIN")
+            try:
+                batch_no = int(
+                    cur.execute("SELECT value FROM meta WHERE key = 'next_batch'").fetchall()[0][0]
+                )
+                source = (
+                    f"read_json($files, columns = {READ_COLUMNS}, format = 'newline_delimited', "
+                    "ignore_errors = true, filename = true)"
+                )
+                cur.execute(
+                    "INSERT INTO records " + ingest_select(source), {"files": paths, "batch": batch_no}
+                )
+                counts = cur.execute(
+                    "SELECT file_id, count(ts), count(*) - count(ts) FROM records WHERE batch = ? "
+                    "GROUP BY file_id",
+                    [batch_no],
+                ).fetchall()
+                if any(bad for _, _, bad in counts):
+                    cur.execute("DELETE FROM records WHERE batch = ? AND ts IS NULL", [batch_no])
+                ends: dict[int, int] = {}
+                for piece in batch:
+                    ends[piece.file_id] = max(ends.get(piece.file_id, 0), piece.end)
+                per_file = {fid: (good, bad) for fid, good, bad in counts}
+                for file_id, end in ends.items():
+                    good, bad = per_file.get(file_id, (0, 0))
+                    cur.execute(
+                        'UPDATE files SET "offset" = ?, head = ?, records = records + ?, '
+                        "corrupt = corrupt + ? WHERE file_id = ?",
+                        [end, by_id[file_id].head, good, bad, file_id],
+                    )
+                cur.execute("UPDATE meta SET value = ? WHERE key = 'next_batch'", [str(batch_no + 1)])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            for file_id, end in ends.items():
+                by_id[file_id].offset = end
+            self.bytes_read += sum(p.end - p.start for p in batch)
+            return sum(good for good, _ in per_file.values())
+        finally:
+            shutil.rmtree(chunk_dir, ignore_errors=True)
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Forget everything indexed and read all record files again; returns how many records were read."""
+        if self.mode == "read_only":
+            raise RuntimeError("a read-only store cannot rebuild its index")
+        with self._lock:
+            cur = self.cursor()
+            cur.execute("BEGIN")
+            cur.execute("DROP TABLE records; DROP TABLE files; DROP TABLE meta")
+            cur.execute("COMMIT")
+            self._ensure_schema()
+            self._invalidate()
+            if self.mode == "file":
+                cur.execute("CHECKPOINT")
+        return self.refresh(progress)
+
+    # ---------------------------------------------------------------- tailing
+    def start_tailing(self) -> None:
+        """Refresh every ``settings.tail_interval`` seconds on a daemon thread until ``stop_tailing()``."""
+        if self._tail_thread is not None and self._tail_thread.is_alive():
+            return
+        self._tail_stop.clear()
+        self._tail_thread = threading.Thread(target=self._tail_loop, name="ai-usage-store-tail", daemon=True)
+        self._tail_thread.start()
+
+    def _tail_loop(self) -> None:
+        interval = float(self.settings.tail_interval)
+        while not self._tail_stop.is_set():
+            with contextlib.suppress(Exception):  # logged once by refresh(); retried next tick
+                self.refresh()
+            self._tail_stop.wait(interval)
+
+    def stop_tailing(self) -> None:
+        self._tail_stop.set()
+        thread, self._tail_thread = self._tail_thread, None
+        if thread is not None:
+            thread.join()
+
+    # ---------------------------------------------------------------- health
+    def health(self) -> dict[str, Any]:
+        """The store's state for ``/health`` and ``/metrics``."""
+        records = corrupt = files = 0
+        if not self._closed:
+            row = self.query(
+                "SELECT count(*), coalesce(sum(records), 0), coalesce(sum(corrupt), 0) FROM files"
+            )
+            files, records, corrupt = (int(v) for v in row[0])
+        now = time.time()
+        if self._closed:
+            status = "closed"
+        elif self._last_error is not None:
+            status = "error"
+        else:
+            status = "ok"
+        return {
+            "status": status,
+            "records_indexed": records,
+            "corrupt_lines": corrupt,
+            "pending_partial_lines": self._pending_partial,
+            "files": files,
+            "lag_seconds": None if self._caught_up_at is None else max(0.0, now - self._caught_up_at),
+            "last_refresh": self._last_refresh,
+            "index_path": str(self._db_file) if self.mode != "memory" else ":memory:",
+            "mode": self.mode,
+            "tailing": self._tail_thread is not None and self._tail_thread.is_alive(),
+            "last_error": self._last_error,
+        }
+
+    # ---------------------------------------------------------------- closing
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.stop_tailing()
+        with self._lock:
+            self._closed = True
+            with self._cursors_lock:
+                for cur in self._cursors:
+                    with contextlib.suppress(Exception):
+                        cur.close()
+                self._cursors.clear()
+            self._con.close()
+        if self._temp_root is not None and self.mode != "file":
+            shutil.rmtree(self._temp_root, ignore_errors=True)
+
+    def __enter__(self) -> UsageStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _checked_size(value: str) -> str:
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]?i?B", value.strip(), re.IGNORECASE):
+        raise ValueError(f"memory_limit must look like '512MB', got {value!r}")
+    return value.strip()

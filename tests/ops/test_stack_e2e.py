@@ -1,0 +1,297 @@
+"""The whole stack for real: the monitor over records this test writes, Prometheus (production rules,
+scrape and alerting config with local addresses) and Alertmanager (production routing).
+
+Proves that every Grafana panel query returns data, that every metric a panel or rule selects is one
+/metrics exposes, and that records over the daily limit reach the monitor's webhook as a firing alert.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ai_usage_monitor.config import Settings
+from ai_usage_monitor.records import UsageRecord
+from tests.ops._procs import AlertmanagerServer, monitor_server
+from tests.ops._support import (
+    DASHBOARD_FILES,
+    PROMETHEUS_DIR,
+    load_dashboard,
+    load_yaml,
+    metric_names,
+    panel_queries,
+    recorded_names,
+    rule_files,
+    substitute,
+    threshold_constants,
+    variable_values,
+)
+from tests.support.prometheus import PrometheusServer
+
+# The stack is started once per module: keep these tests on one xdist worker (`--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("ops-stack")
+
+TZ = "Asia/Shanghai"
+MONITOR_JOB = "ai-usage-monitor"
+
+
+def _record(
+    provider: str,
+    model: str,
+    function: str,
+    cost: float,
+    *,
+    anchor: str,
+    user: str,
+    ok: bool = True,
+    priced: bool = True,
+    duration_ms: float = 800.0,
+) -> UsageRecord:
+    return UsageRecord(
+        timestamp=time.time(),
+        user_id=user,
+        anchor_id=anchor,
+        session_id=f"session-{anchor}",
+        model=model,
+        function=function,
+        input_tokens=2000 if ok else None,
+        output_tokens=700 if ok else None,
+        total_tokens=2700 if ok else None,
+        cost=cost,
+        duration_ms=duration_ms,
+        success=ok,
+        error_msg=None if ok else "rate limited",
+        error_type=None if ok else "RateLimitError",
+        provider=provider,
+        cached_tokens=500 if ok else None,
+        reasoning_tokens=100 if ok else None,
+        priced=priced,
+        source="manual",
+    )
+
+
+def _first_batch() -> list[UsageRecord]:
+    """Worth 215 CNY today: over the 200 CNY daily limit of prometheus/rules.yml."""
+    return [
+        _record(
+            "dashscope", "qwen-plus", "实时分析", 120.0, anchor="anchor_1", user="user_1", duration_ms=1234.5
+        ),
+        _record(
+            "dashscope", "qwen-max", "话术生成", 95.0, anchor="anchor_2", user="user_2", duration_ms=5600.0
+        ),
+        _record("openai", "gpt-4o-mini", "实时分析", 0.0, anchor="anchor_1", user="user_3", ok=False),
+        _record(
+            "dashscope", "qwen-unlisted", "实时分析", 0.0, anchor="anchor_2", user="user_1", priced=False
+        ),
+    ]
+
+
+def _second_batch() -> list[UsageRecord]:
+    """Written while Prometheus scrapes, so that rates and increases are not zero."""
+    return [
+        _record(
+            "dashscope", "qwen-plus", "实时分析", 1.5, anchor="anchor_1", user="user_1", duration_ms=900.0
+        ),
+        _record(
+            "dashscope", "qwen-max", "话术生成", 2.0, anchor="anchor_2", user="user_2", duration_ms=7000.0
+        ),
+        _record("openai", "gpt-4o-mini", "实时分析", 0.0, anchor="anchor_1", user="user_3", ok=False),
+        _record(
+            "dashscope", "qwen-unlisted", "实时分析", 0.0, anchor="anchor_2", user="user_1", priced=False
+        ),
+    ]
+
+
+def _append(records_dir: Path, records: list[UsageRecord]) -> None:
+    tz = ZoneInfo(TZ)
+    for record in records:
+        day = datetime.fromtimestamp(record.timestamp, tz).date().isoformat()
+        with (records_dir / f"usage_{day}.jsonl").open("ab") as file:
+            file.write(record.to_json_line())
+
+
+def _wait_clear_of_midnight() -> None:
+    """The test's records must all fall on one local day: never start within 90 s of midnight."""
+    now = datetime.now(ZoneInfo(TZ))
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    left = (midnight - now).total_seconds()
+    if left < 90:
+        time.sleep(left + 1)
+
+
+def _prometheus_jobs(monitor_url: str, alertmanager: str) -> list[dict[str, Any]]:
+    """The production scrape jobs, pointed at the local servers (Prometheus' self-scrape left out)."""
+    targets = {MONITOR_JOB: urlsplit(monitor_url).netloc, "alertmanager": alertmanager}
+    jobs = []
+    for job in load_yaml(PROMETHEUS_DIR / "prometheus.yml")["scrape_configs"]:
+        if job["job_name"] in targets:
+            jobs.append({**job, "static_configs": [{"targets": [targets[job["job_name"]]]}]})
+    return jobs
+
+
+def _alertmanager_config(monitor_url: str) -> dict[str, Any]:
+    """The production Alertmanager config with its webhook aimed at the local monitor (same path)."""
+    config: dict[str, Any] = load_yaml(PROMETHEUS_DIR / "alertmanager.yml")
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = monitor_url + urlsplit(hook["url"]).path
+    return config
+
+
+@dataclass
+class Stack:
+    monitor_url: str
+    prometheus: PrometheusServer
+    alertmanager: AlertmanagerServer
+    first_batch_cost: float
+    total_cost: float
+    total_calls: int
+
+    def query_range(self, promql: str, seconds: int = 60) -> list[dict[str, Any]]:
+        end = time.time()
+        answer = self.prometheus.client.get(
+            "/api/v1/query_range", params={"query": promql, "start": end - seconds, "end": end, "step": "2"}
+        )
+        body = answer.json()
+        if answer.status_code != 200 or body.get("status") != "success":
+            raise AssertionError(f"{answer.status_code}: {body.get('error', body)}")
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    _wait_clear_of_midnight()
+    base = tmp_path_factory.mktemp("ops-stack")
+    records_dir = base / "records"
+    records_dir.mkdir()
+    first, second = _first_batch(), _second_batch()
+    _append(records_dir, first)
+    settings = Settings(
+        records_dir=records_dir,
+        index_dir=base / "index",
+        timezone=TZ,
+        metrics_user_labels=True,
+        metrics_anchor_labels=True,
+        raise_internal_errors=True,
+    )
+    with monitor_server(settings) as monitor_url:
+        alertmanager = AlertmanagerServer.start(base / "alertmanager", _alertmanager_config(monitor_url))
+        try:
+            rules = {path.name: path.read_text(encoding="utf-8") for path in rule_files()}
+            with PrometheusServer.start(
+                base / "prometheus",
+                scrape_configs=_prometheus_jobs(monitor_url, alertmanager.address),
+                rules=rules,
+                alertmanagers=[alertmanager.address],
+                interval="1s",
+            ) as prometheus:
+                prometheus.wait_for_target_up(MONITOR_JOB)
+                prometheus.wait_for(f'count_over_time(up{{job="{MONITOR_JOB}"}}[1m]) >= 3', timeout=20)
+                _append(records_dir, second)
+                calls = len(first) + len(second)
+                prometheus.wait_for(
+                    "sum(ai_usage_requests_total)",
+                    lambda result: bool(result) and float(result[0]["value"][1]) == calls,
+                    timeout=20,
+                )
+                # two more scrapes, so that windows ending now hold the new values twice
+                time.sleep(2.5)
+                yield Stack(
+                    monitor_url=monitor_url,
+                    prometheus=prometheus,
+                    alertmanager=alertmanager,
+                    first_batch_cost=sum(r.cost for r in first),
+                    total_cost=sum(r.cost for r in first + second),
+                    total_calls=calls,
+                )
+        finally:
+            alertmanager.stop()
+
+
+def test_every_grafana_panel_query_runs_and_returns_data(stack: Stack) -> None:
+    problems = []
+    checked = 0
+    for path in DASHBOARD_FILES:
+        values = variable_values(load_dashboard(path))
+        for query in panel_queries(path):
+            promql = substitute(query.expr, values)
+            try:
+                result = stack.prometheus.query(promql) if query.instant else stack.query_range(promql)
+            except Exception as exc:  # every failing panel is listed, not just the first
+                problems.append(f"{query.id}: {promql!r} failed: {exc}")
+                continue
+            checked += 1
+            if not result:
+                problems.append(f"{query.id}: {promql!r} returned no data")
+    assert checked >= 40, f"only {checked} panel queries ran"
+    assert not problems, "\n".join(problems)
+
+
+def test_every_metric_a_panel_or_rule_selects_is_exposed(stack: Stack) -> None:
+    text = httpx.get(f"{stack.monitor_url}/metrics", timeout=10).text
+    exposed = {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+    assert "ai_usage_cost_total" in exposed and "gen_ai_client_token_usage_bucket" in exposed
+    recorded = recorded_names()
+    from_prometheus = {"up"}
+    missing = []
+    for path in DASHBOARD_FILES:
+        values = variable_values(load_dashboard(path))
+        for query in panel_queries(path):
+            unknown = metric_names(substitute(query.expr, values)) - exposed - recorded - from_prometheus
+            missing += [f"{query.id}: {name}" for name in sorted(unknown)]
+    for path in rule_files():
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                name = rule.get("alert") or rule.get("record")
+                unknown = metric_names(rule["expr"]) - exposed - recorded - from_prometheus
+                missing += [f"{path.name}/{name}: {metric}" for metric in sorted(unknown)]
+    assert not missing, "selected but not exposed by /metrics:\n" + "\n".join(missing)
+
+
+def test_recording_rules_agree_with_the_records(stack: Stack) -> None:
+    cost_today = stack.prometheus.query_value("ai_usage:cost_today")
+    assert cost_today == pytest.approx(stack.total_cost)
+    limit = stack.prometheus.query_value("ai_usage:daily_cost_limit")
+    assert limit == threshold_constants()["ai_usage:daily_cost_limit"]
+    assert stack.total_cost > limit, "the test records must break the production daily limit"
+
+
+def test_daily_limit_alert_reaches_the_monitor_through_alertmanager(stack: Stack) -> None:
+    deadline = time.monotonic() + 45
+    received: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"{stack.monitor_url}/api/ai_usage/alerts", params={"status": "firing"}, timeout=5)
+        assert answer.status_code == 200, answer.text
+        received = [a for a in answer.json()["alerts"] if a["alertname"] == "AIUsageDailyCostOverLimit"]
+        if received:
+            break
+        time.sleep(0.5)
+    firing_in_prometheus = [
+        a["labels"]["alertname"] for a in stack.prometheus.alerts() if a["state"] == "firing"
+    ]
+    assert received, (
+        f"no AIUsageDailyCostOverLimit at the webhook; Prometheus firing: {firing_in_prometheus}; "
+        f"Alertmanager holds: {[a['labels'] for a in stack.alertmanager.alerts()]}\n"
+        f"{stack.alertmanager.log_tail()}"
+    )
+    alert = received[0]
+    assert alert["labels"]["currency"] == "CNY"
+    assert alert["labels"]["service"] == "ai-usage-monitor"
+    assert alert["severity"] == "critical"
+    # the value of the evaluation Prometheus last sent: before or after the second batch arrived
+    amounts = {f"{stack.first_batch_cost:.2f}", f"{stack.total_cost:.2f}"}
+    assert alert["summary"] in {f"AI spend today is {amount} CNY, over the daily limit" for amount in amounts}
+    assert alert["receiver"] == "ai-usage-monitor"
+    assert "/graph?g0.expr=" in alert["generator_url"]
+    assert "AIUsageDailyCostOverLimit" in firing_in_prometheus
