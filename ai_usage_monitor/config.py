@@ -1,7 +1,8 @@
-"""One settings object for the whole project: keyword > environment (``AI_USAGE_*``) > TOML file > defaults."""
+"""One settings object for the project: keyword > environment (``AI_USAGE_*``) > TOML file > defaults."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import tzinfo
 from functools import cached_property
@@ -28,10 +29,8 @@ def system_timezone_name() -> str:
     """The IANA name of the machine's time zone, or ``UTC`` when it cannot be told."""
     tz_env = os.environ.get("TZ", "").lstrip(":")
     candidates = [tz_env] if tz_env else []
-    try:
+    with contextlib.suppress(OSError):
         candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
-    except OSError:
-        pass
     try:
         target = os.readlink("/etc/localtime")
         if "zoneinfo/" in target:

@@ -76,8 +76,8 @@ def pop_frame(token: Token[DecoratorFrame | None]) -> None:
     _frame.reset(token)
 
 
-class usage_context:  # noqa: N801 - used like a function, as contextlib's helpers are
-    """Attribute the calls made inside to a user / anchor / session / function (context manager or decorator)."""
+class usage_context:
+    """Attribute the calls made inside to a user, anchor, session, function (context manager or decorator)."""
 
     __slots__ = ("_anchor_id", "_function", "_session_id", "_tags", "_tokens", "_user_id")
 
@@ -97,7 +97,9 @@ class usage_context:  # noqa: N801 - used like a function, as contextlib's helpe
         self._tokens: list[Token[UsageContext]] = []
 
     def __enter__(self) -> UsageContext:
-        new = _context.get().merged(self._user_id, self._anchor_id, self._session_id, self._function, self._tags)
+        new = _context.get().merged(
+            self._user_id, self._anchor_id, self._session_id, self._function, self._tags
+        )
         self._tokens.append(_context.set(new))
         return new
 

@@ -3,6 +3,7 @@ instrumented did (e.g. a raw HTTP client), reading usage from what it returned. 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import time
@@ -42,7 +43,9 @@ def usage_from_response(response: Any) -> tuple[Usage | None, Failure | None]:
     if status is not None:
         try:
             if int(status) != 200:
-                failure = Failure(str(_field(response, "code") or status), str(_field(response, "message") or ""))
+                failure = Failure(
+                    str(_field(response, "code") or status), str(_field(response, "message") or "")
+                )
         except (TypeError, ValueError):
             pass
     usage = _field(response, "usage")
@@ -127,7 +130,9 @@ class _Tracked:
         self.settle(None, Failure(type(exc).__name__, str(exc) or type(exc).__name__), provider)
 
 
-def track_ai_usage(function: str, model: str | None = None, *, provider: str | None = None) -> Callable[[F], F]:
+def track_ai_usage(
+    function: str, model: str | None = None, *, provider: str | None = None
+) -> Callable[[F], F]:
     """Decorate a sync, async or generator function that makes one AI call (DESIGN §5)."""
 
     def decorate(func: F) -> F:
@@ -215,7 +220,6 @@ def track_ai_usage(function: str, model: str | None = None, *, provider: str | N
 
 
 def _pop(token: Any) -> None:
-    try:
+    # a generator resumed in another context: the frame dies with that context
+    with contextlib.suppress(ValueError):
         pop_frame(token)
-    except ValueError:  # a generator resumed in another context: the frame dies with that context
-        pass

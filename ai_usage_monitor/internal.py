@@ -27,7 +27,9 @@ def handle_internal_error(where: str, exc: BaseException) -> None:
         _counts[where] += 1
         first = _counts[where] == 1
     if first:
-        logger.error("ai-usage-monitor internal error in %s (further ones are only counted)", where, exc_info=exc)
+        logger.error(
+            "ai-usage-monitor internal error in %s (further ones are only counted)", where, exc_info=exc
+        )
     if _raise:
         raise exc
 

@@ -111,7 +111,7 @@ def guess_provider(model: str) -> str:
     return "unknown"
 
 
-def record_ai_usage(
+def record_ai_usage(  # noqa: PLR0917 - the original doc calls it positionally
     model: str,
     function: str | None = None,
     input_tokens: int | None = None,

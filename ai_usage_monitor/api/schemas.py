@@ -315,3 +315,4 @@ class Health(_Open):
     pending_partial_lines: int
     lag_seconds: float | None
     last_refresh: float | None
+    last_record_timestamp: float | None = None

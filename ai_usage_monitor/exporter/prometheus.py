@@ -219,8 +219,7 @@ class UsageCollector(Collector):
                 value=float(health["corrupt_lines"]),
             ),
         ]
-        # The store's own figure when it keeps one; else the newest record of this month (none: no sample).
-        last = health.get("last_record_timestamp", month.last_timestamp)
+        last = health.get("last_record_timestamp")
         if last is not None:
             metrics.append(
                 GaugeMetricFamily(

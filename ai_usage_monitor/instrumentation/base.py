@@ -66,7 +66,9 @@ def _resolve(target: PatchTarget) -> tuple[Any, str]:
     try:
         owner: Any = importlib.import_module(target.module)
     except ImportError:
-        logger.debug("ai-usage-monitor: %s not importable, %s not instrumented", target.module, target.qualname)
+        logger.debug(
+            "ai-usage-monitor: %s not importable, %s not instrumented", target.module, target.qualname
+        )
         return None, ""
     *path, attribute = target.qualname.split(".")
     for name in path:

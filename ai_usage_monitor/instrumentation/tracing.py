@@ -34,7 +34,9 @@ def otlp_tracer_provider(endpoint: str | None, service_name: str | None = None) 
     if not traces_url.endswith("/v1/traces"):
         traces_url += "/v1/traces"
     provider = SdkTracerProvider(
-        resource=Resource.create({"service.name": service_name or os.environ.get("OTEL_SERVICE_NAME", "ai-app")})
+        resource=Resource.create(
+            {"service.name": service_name or os.environ.get("OTEL_SERVICE_NAME", "ai-app")}
+        )
     )
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url)))
     trace.set_tracer_provider(provider)

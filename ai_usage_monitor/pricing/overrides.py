@@ -9,12 +9,11 @@ call it from your own code; every ``Pricer`` picks the price up on its next quot
 from __future__ import annotations
 
 import threading
+import tomllib
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from ai_usage_monitor.pricing.matching import normalise_provider
 from ai_usage_monitor.pricing.models import ANY_PROVIDER, EPOCH, UNITS, PriceEntry, Tier, index_entries

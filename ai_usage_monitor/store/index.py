@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
@@ -43,8 +44,10 @@ T = TypeVar("T")
 
 DB_FILE_NAME = "usage.duckdb"
 #: Bytes of record lines read by one statement (several files read in parallel), and per piece.
-BATCH_BYTES = 128 << 20
+BATCH_BYTES = 512 << 20
 PIECE_BYTES = 32 << 20
+#: A file untouched this many seconds, read whole, is read in place rather than copied first.
+DIRECT_MIN_AGE = 2.0
 _HEAD_BYTES = 64
 _SCAN_BLOCK = 1 << 16
 _COPY_BLOCK = 8 << 20
@@ -65,6 +68,9 @@ class _Piece:
     fd: int
     start: int
     end: int
+    #: ``path`` of a whole, settled file DuckDB may read in place (checked unchanged before commit)
+    path: str | None = None
+    inode: int = 0
 
 
 @dataclass(slots=True)
@@ -324,6 +330,9 @@ class UsageStore:
                 end = _last_newline(fd, state.offset, size)
                 if end < size:
                     pending += 1
+                if state.offset == 0 and end == size and started - st.st_mtime > DIRECT_MIN_AGE:
+                    pieces.append(_Piece(state.file_id, fd, 0, end, str(self.records_dir / name), st.st_ino))
+                    continue
                 pos = state.offset
                 while pos < end:
                     cut = _newline_after(fd, pos + PIECE_BYTES, end) if end - pos > PIECE_BYTES else end
@@ -385,23 +394,49 @@ class UsageStore:
             batches[-1].append(piece)
             batch_bytes += size
         added = done = 0
-        for batch in batches:
-            try:
-                added += self._ingest_batch(cur, batch, by_id)
-            except _ChangedUnderUs:
-                log.info("a record file changed while being read; it is read again next time")
-            done += sum(p.end - p.start for p in batch)
-            if progress is not None:
-                progress(done, total)
+        # The next batch's pieces are copied while DuckDB parses the current one.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-usage-copy") as pool:
+            staged = pool.submit(self._stage, batches[0]) if batches else None
+            for i, batch in enumerate(batches):
+                assert staged is not None
+                current = staged
+                staged = pool.submit(self._stage, batches[i + 1]) if i + 1 < len(batches) else None
+                try:
+                    added += self._ingest_staged(cur, batch, current, by_id)
+                except _ChangedUnderUs:
+                    log.info("a record file changed while being read; it is read again next time")
+                done += sum(p.end - p.start for p in batch)
+                if progress is not None:
+                    progress(done, total)
         return added
 
-    def _ingest_batch(
-        self, cur: duckdb.DuckDBPyConnection, batch: list[_Piece], by_id: dict[int, _FileState]
+    def _ingest_staged(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        batch: list[_Piece],
+        staged: Future[tuple[Path, list[str]]],
+        by_id: dict[int, _FileState],
     ) -> int:
-        chunk_dir = Path(tempfile.mkdtemp(prefix="chunks-", dir=self._temp_dir()))
+        chunk_dir, paths = staged.result()
         try:
-            paths = []
+            return self._ingest_batch(cur, batch, paths, by_id)
+        except _ChangedUnderUs:
+            # a file read in place was appended to meanwhile: read the batch again, from copies
+            shutil.rmtree(chunk_dir, ignore_errors=True)
+            chunk_dir, paths = self._stage(batch, in_place=False)
+            return self._ingest_batch(cur, batch, paths, by_id)
+        finally:
+            shutil.rmtree(chunk_dir, ignore_errors=True)
+
+    def _stage(self, batch: list[_Piece], in_place: bool = True) -> tuple[Path, list[str]]:
+        """The files DuckDB reads for ``batch``: settled whole files in place, copies of the other ranges."""
+        chunk_dir = Path(tempfile.mkdtemp(prefix="chunks-", dir=self._temp_dir()))
+        paths = []
+        try:
             for n, piece in enumerate(batch):
+                if in_place and piece.path is not None:
+                    paths.append(piece.path)
+                    continue
                 path = chunk_dir / f"{piece.file_id}-{n}.jsonl"
                 dst = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 try:
@@ -409,47 +444,61 @@ class UsageStore:
                 finally:
                     os.close(dst)
                 paths.append(str(path))
-            cur.execute("BEGIN")
-            try:
-                batch_no = int(
-                    cur.execute("SELECT value FROM meta WHERE key = 'next_batch'").fetchall()[0][0]
-                )
-                source = (
-                    f"read_json($files, columns = {READ_COLUMNS}, format = 'newline_delimited', "
-                    "ignore_errors = true, filename = true)"
-                )
-                cur.execute(
-                    "INSERT INTO records " + ingest_select(source), {"files": paths, "batch": batch_no}
-                )
-                counts = cur.execute(
-                    "SELECT file_id, count(ts), count(*) - count(ts) FROM records WHERE batch = ? "
-                    "GROUP BY file_id",
-                    [batch_no],
-                ).fetchall()
-                if any(bad for _, _, bad in counts):
-                    cur.execute("DELETE FROM records WHERE batch = ? AND ts IS NULL", [batch_no])
-                ends: dict[int, int] = {}
-                for piece in batch:
-                    ends[piece.file_id] = max(ends.get(piece.file_id, 0), piece.end)
-                per_file = {fid: (good, bad) for fid, good, bad in counts}
-                for file_id, end in ends.items():
-                    good, bad = per_file.get(file_id, (0, 0))
-                    cur.execute(
-                        'UPDATE files SET "offset" = ?, head = ?, records = records + ?, '
-                        "corrupt = corrupt + ? WHERE file_id = ?",
-                        [end, by_id[file_id].head, good, bad, file_id],
-                    )
-                cur.execute("UPDATE meta SET value = ? WHERE key = 'next_batch'", [str(batch_no + 1)])
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            for file_id, end in ends.items():
-                by_id[file_id].offset = end
-            self.bytes_read += sum(p.end - p.start for p in batch)
-            return sum(good for good, _ in per_file.values())
-        finally:
+        except BaseException:
             shutil.rmtree(chunk_dir, ignore_errors=True)
+            raise
+        return chunk_dir, paths
+
+    def _ingest_batch(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        batch: list[_Piece],
+        paths: list[str],
+        by_id: dict[int, _FileState],
+    ) -> int:
+        ends: dict[int, int] = {}
+        for piece in batch:
+            ends[piece.file_id] = max(ends.get(piece.file_id, 0), piece.end)
+        cur.execute("BEGIN")
+        try:
+            batch_no = int(cur.execute("SELECT value FROM meta WHERE key = 'next_batch'").fetchall()[0][0])
+            source = (
+                f"read_json($files, columns = {READ_COLUMNS}, format = 'newline_delimited', "
+                "ignore_errors = true, filename = true)"
+            )
+            cur.execute(
+                "INSERT INTO records " + ingest_select(source),
+                {"files": paths, "ids": [p.file_id for p in batch], "batch": batch_no},
+            )
+            for piece, path in zip(batch, paths, strict=True):
+                if path == piece.path:
+                    st = os.stat(path)
+                    if st.st_ino != piece.inode or st.st_size != piece.end:
+                        raise _ChangedUnderUs
+            counts = cur.execute(
+                "SELECT file_id, count(ts), count(*) - count(ts) FROM records WHERE batch = ? "
+                "GROUP BY file_id",
+                [batch_no],
+            ).fetchall()
+            if any(bad for _, _, bad in counts):
+                cur.execute("DELETE FROM records WHERE batch = ? AND ts IS NULL", [batch_no])
+            per_file = {fid: (good, bad) for fid, good, bad in counts}
+            for file_id, end in ends.items():
+                good, bad = per_file.get(file_id, (0, 0))
+                cur.execute(
+                    'UPDATE files SET "offset" = ?, head = ?, records = records + ?, '
+                    "corrupt = corrupt + ? WHERE file_id = ?",
+                    [end, by_id[file_id].head, good, bad, file_id],
+                )
+            cur.execute("UPDATE meta SET value = ? WHERE key = 'next_batch'", [str(batch_no + 1)])
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        for file_id, end in ends.items():
+            by_id[file_id].offset = end
+        self.bytes_read += sum(p.end - p.start for p in batch)
+        return sum(good for good, _ in per_file.values())
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Forget everything indexed and read all record files again; returns how many records were read."""
@@ -492,11 +541,13 @@ class UsageStore:
     def health(self) -> dict[str, Any]:
         """The store's state for ``/health`` and ``/metrics``."""
         records = corrupt = files = 0
+        last_record: float | None = None
         if not self._closed:
             row = self.query(
                 "SELECT count(*), coalesce(sum(records), 0), coalesce(sum(corrupt), 0) FROM files"
             )
             files, records, corrupt = (int(v) for v in row[0])
+            last_record = self.query("SELECT max(ts) FROM records")[0][0]
         now = time.time()
         if self._closed:
             status = "closed"
@@ -512,6 +563,7 @@ class UsageStore:
             "files": files,
             "lag_seconds": None if self._caught_up_at is None else max(0.0, now - self._caught_up_at),
             "last_refresh": self._last_refresh,
+            "last_record_timestamp": last_record,
             "index_path": str(self._db_file) if self.mode != "memory" else ":memory:",
             "mode": self.mode,
             "tailing": self._tail_thread is not None and self._tail_thread.is_alive(),

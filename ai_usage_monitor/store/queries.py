@@ -245,8 +245,12 @@ def cost_trend(store: UsageStore, days: Sequence[date]) -> list[dict[str, Any]]:
 
 
 def unpriced_models(store: UsageStore, rng: TimeRange | None) -> list[dict[str, Any]]:
-    """Models with unpriced calls: ``{"provider", "model", "calls", "tokens", "last_seen"}``."""
-    where, params = _where(rng, None, "NOT priced")
+    """Models called with known tokens but no price: ``{"provider", "model", "calls", "tokens", "last_seen"}``.
+
+    Calls whose tokens are unknown (``usage_missing``, e.g. most failures) are unpriced for that reason
+    alone and are left out, so a priced model never shows up here.
+    """
+    where, params = _where(rng, None, "NOT priced AND NOT coalesce(usage_missing, false)")
     rows = store.query(
         f"""SELECT provider, model, count(*), sum({_TOKENS}), max(ts) FROM records{where}
             GROUP BY provider, model ORDER BY count(*) DESC, provider, model""",

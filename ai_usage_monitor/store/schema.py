@@ -105,10 +105,10 @@ def ingest_select(source: str) -> str:
     """``SELECT`` turning ``read_json`` rows of ``source`` into ``records`` rows.
 
     A line that is not a JSON object with a usable ``timestamp`` comes out with ``ts`` NULL so the caller
-    can count it as corrupt; chunk files are named ``<file_id>-<piece>.jsonl``.
+    can count it as corrupt. ``$files`` and ``$ids`` list each file read and the id of its record file.
     """
     exprs = [
-        "CAST(regexp_extract(filename, '(\\d+)-\\d+\\.jsonl$', 1) AS INTEGER)",
+        "CAST(map_extract_value(MAP($files, $ids), filename) AS INTEGER)",
         "CAST($batch AS INTEGER)",
         f'CASE WHEN isfinite("timestamp") AND "timestamp" >= 0 AND "timestamp" < {TS_MAX!r} '
         'THEN "timestamp" END',

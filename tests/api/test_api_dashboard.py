@@ -115,7 +115,7 @@ def test_dashboard_matches_hand_aggregation(dataset: Dataset, key: str) -> None:
             "error_type",
             "error_msg",
         }
-    unpriced = {(r.provider, r.model) for r in selected["records"] if not r.priced}
+    unpriced = {(r.provider, r.model) for r in selected["records"] if not r.priced and not r.usage_missing}
     assert {(r["provider"], r["model"]) for r in body["unpriced_models"]} == unpriced
     assert {r["model"] for r in body["latency_by_model"]} == {r.model for r in selected["records"]}
     for row in body["latency_by_model"]:

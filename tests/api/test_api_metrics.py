@@ -86,7 +86,7 @@ def test_unpriced_and_store_gauges(dataset: Dataset) -> None:
     found = samples(dataset.client.get("/metrics").text)
     unpriced: dict[tuple[str, str], float] = defaultdict(float)
     for r in dataset.records:
-        if not r.priced:
+        if not r.priced and not r.usage_missing:
             unpriced[(r.provider, r.model)] += 1
     assert by_labels(found["ai_usage_unpriced_requests_total"], "provider", "model") == unpriced
     now = dataset.now

@@ -27,7 +27,11 @@ def recorder_in(tmp_path: Path):  # type: ignore[no-untyped-def]
 def _write_many(worker: int) -> None:
     for i in range(PER_WORKER):
         record_ai_usage(
-            model="qwen-plus", function="实时分析", input_tokens=1000 + i, output_tokens=i, user_id=f"w{worker}"
+            model="qwen-plus",
+            function="实时分析",
+            input_tokens=1000 + i,
+            output_tokens=i,
+            user_id=f"w{worker}",
         )
 
 

@@ -58,7 +58,7 @@ def test_unwritable_folder_drops_counts_logs_once_and_resumes(
     blocker.unlink()
     assert exporter.export(UsageRecord(timestamp=1.7e9, model="after"))
     exporter.close()
-    lines = list((blocker / "ai_usage").glob("usage_*.jsonl"))[0].read_bytes().splitlines()
+    lines = next((blocker / "ai_usage").glob("usage_*.jsonl")).read_bytes().splitlines()
     assert [orjson.loads(x)["model"] for x in lines] == ["after"]
     assert exporter.written == 1
 

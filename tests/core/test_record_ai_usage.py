@@ -55,7 +55,9 @@ def test_unknown_model_is_unpriced_not_free(records_dir: Path) -> None:
 
 
 def test_failure_and_explicit_cost(records_dir: Path) -> None:
-    record_ai_usage(model="qwen-max", function="f", input_tokens=1, output_tokens=0, success=False, error_msg="boom")
+    record_ai_usage(
+        model="qwen-max", function="f", input_tokens=1, output_tokens=0, success=False, error_msg="boom"
+    )
     record_ai_usage(model="qwen-max", function="f", input_tokens=1, output_tokens=1, cost=0.5)
     failed, manual = read_records(records_dir)
     assert failed["success"] is False and failed["error_msg"] == "boom"

@@ -220,3 +220,35 @@ def test_read_only_store_answers_without_writing(tmp_path: Path) -> None:
         assert totals(store) == expected
         with pytest.raises(RuntimeError, match="read-only"):
             store.rebuild()
+
+
+def test_settled_files_are_read_in_place_and_an_append_meanwhile_is_not_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(tmp_path)
+    records = make_records(200, NOW - 3 * 86400, NOW)
+    write_records(settings.records_dir, settings.tz, records)
+    old = time.time() - 3600
+    files = sorted(settings.records_dir.glob("usage_*.jsonl"))
+    for path in files:
+        os.utime(path, (old, old))
+    late = UsageRecord(timestamp=NOW, model="appended-while-reading")
+    original = UsageStore._stage
+    staged_in_place: list[bool] = []
+
+    def stage_then_append(self: UsageStore, batch: list, in_place: bool = True) -> tuple[Path, list[str]]:
+        chunk_dir, paths = original(self, batch, in_place)
+        staged_in_place.append(in_place and any(p == str(f) for p in paths for f in files))
+        if len(staged_in_place) == 1:
+            with files[-1].open("ab") as f:  # another process appends while DuckDB reads the file
+                f.write(late.to_json_line())
+        return chunk_dir, paths
+
+    monkeypatch.setattr(UsageStore, "_stage", stage_then_append)
+    with UsageStore(settings) as store:
+        assert store.refresh() == 200
+        assert staged_in_place == [True, False]  # read in place, then again from copies
+        assert store.refresh() == 1
+        s = queries.summarize(store, None)
+        assert s.calls == 201 and s.by_model["appended-while-reading"]["calls"] == 1
+        assert s.cost == pytest.approx(sum(r.cost for r in records))

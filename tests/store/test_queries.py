@@ -149,7 +149,7 @@ def test_cost_trend_has_every_day_and_matches_local_dates(
 
 def test_unpriced_errors_latency(indexed: tuple[UsageStore, list[UsageRecord]]) -> None:
     store, records = indexed
-    unpriced = group((r for r in records if not r.priced), lambda r: (r.provider, r.model))
+    unpriced = group((r for r in records if not r.priced and not r.usage_missing), lambda r: (r.provider, r.model))
     got = queries.unpriced_models(store, None)
     assert {(u["provider"], u["model"]): u["calls"] for u in got} == {
         k: v["calls"] for k, v in unpriced.items()
