@@ -1,22 +1,31 @@
 """Added latency per instrumented call, and record_ai_usage throughput (DESIGN §13).
 
-The same OpenAI chat call (and a DashScope Generation call) against the project's local fake provider,
-bare vs instrumented by ai-usage-monitor vs instrumented by the official OpenTelemetry OpenAI
-instrumentation, arms interleaved round by round in one process. Each timed call follows an untimed one
-made after switching arms; the figure per arm is the median over rounds of (arm − bare in that round),
-and a second bare arm ("A/A") prints the noise floor.
+The same OpenAI chat call (non-stream and stream) and a DashScope Generation call against the project's
+local fake provider (its own process, as a real provider would be), bare vs instrumented by
+ai-usage-monitor (without and with an SDK TracerProvider) vs the official OpenTelemetry OpenAI
+instrumentation. Arms are interleaved one call at a time in a fresh random order each round; every
+timed call follows an untimed one made right after switching arms. The figure per arm is the median
+over rounds of (arm − bare in the same round), wall clock and the calling thread's CPU time, with a
+95% interval of that median; a second bare arm ("A/A") shows the noise floor. The garbage collector
+is off during a round and runs between rounds, after a warm-up phase that is not counted.
 
-    python benchmarks/overhead.py [--rounds 400] [--records 100000]
+    python benchmarks/overhead.py [--rounds 1000] [--warmup 50] [--records 100000]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import math
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +40,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import ai_usage_monitor
 from ai_usage_monitor.instrumentation.core import use_tracer_provider
-from ai_usage_monitor.testing.fake_provider import FakeProvider
+from ai_usage_monitor.instrumentation.dashscope import DashScopeUsageInstrumentor
+from ai_usage_monitor.instrumentation.openai import OpenAIUsageInstrumentor
 
 MESSAGES = [{"role": "user", "content": "分析这段直播间弹幕的情绪"}]
+OURS = "ai-usage-monitor"
+OURS_TRACED = "ai-usage-monitor + SDK tracing"
+OFFICIAL = "official OTel openai (SDK tracing+metrics)"
 
 
 @dataclass
@@ -43,7 +56,36 @@ class Arm:
     name: str
     enter: Callable[[], None]
     leave: Callable[[], None]
-    samples: list[float] = field(default_factory=list)
+    records: bool = False  # whether its calls write usage records
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Added:
+    """What an arm adds to the bare call: medians of per-round differences (µs)."""
+
+    wall: float
+    wall_low: float
+    wall_high: float
+    cpu: float
+
+
+@contextmanager
+def fake_provider_process() -> Iterator[dict[str, str]]:
+    """The fake provider in a child process; yields its base URLs by name (``OpenAI``, ``DashScope``)."""
+    command = [sys.executable, "-m", "ai_usage_monitor.testing.fake_provider", "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        urls = {}
+        for _ in range(3):
+            name, url = process.stdout.readline().split(":", 1)
+            urls[name.strip()] = url.strip()
+        yield urls
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def _official_instrumentor() -> Any:
@@ -54,28 +96,30 @@ def _official_instrumentor() -> Any:
     return OpenAIInstrumentor()
 
 
-def _sdk_providers() -> tuple[TracerProvider, MeterProvider, InMemorySpanExporter]:
+def build_arms(with_official: bool) -> list[Arm]:
+    """Arms switch only what they measure: our patches (the recorder is built once) or the official ones."""
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    return tracer_provider, meter_provider, exporter
-
-
-def build_arms(records_dir: Path, with_official: bool) -> list[Arm]:
-    tracer_provider, meter_provider, exporter = _sdk_providers()
     official = _official_instrumentor() if with_official else None
+    ours = (OpenAIUsageInstrumentor(), DashScopeUsageInstrumentor())
 
     def nothing() -> None:
         exporter.clear()
 
-    def ours() -> None:
-        ai_usage_monitor.instrument(records_dir=records_dir, timezone="Asia/Shanghai")
-        use_tracer_provider(None)
+    def patch(provider: TracerProvider | None) -> Callable[[], None]:
+        def enter() -> None:
+            use_tracer_provider(provider)
+            for instrumentor in ours:
+                instrumentor.instrument()
 
-    def ours_traced() -> None:
-        ai_usage_monitor.instrument(records_dir=records_dir, timezone="Asia/Shanghai")
-        use_tracer_provider(tracer_provider)
+        return enter
+
+    def unpatch() -> None:
+        for instrumentor in ours:
+            instrumentor.uninstrument()
+        exporter.clear()
 
     def official_on() -> None:
         official.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
@@ -87,69 +131,123 @@ def build_arms(records_dir: Path, with_official: bool) -> list[Arm]:
     arms = [
         Arm("bare", nothing, nothing),
         Arm("bare (A/A)", nothing, nothing),
-        Arm("ai-usage-monitor", ours, ai_usage_monitor.uninstrument),
-        Arm("ai-usage-monitor + SDK tracing", ours_traced, ai_usage_monitor.uninstrument),
+        Arm(OURS, patch(None), unpatch, records=True),
+        Arm(OURS_TRACED, patch(tracer_provider), unpatch, records=True),
     ]
     if official is not None:
-        arms.append(Arm("official OTel openai (SDK tracing+metrics)", official_on, official_off))
+        arms.append(Arm(OFFICIAL, official_on, official_off))
     return arms
 
 
-def run(arms: list[Arm], call: Callable[[], None], rounds: int) -> None:
-    for _ in range(rounds):
-        order = arms[:]
-        random.shuffle(order)
-        for arm in order:
-            arm.enter()
-            call()  # untimed: the first call after a switch pays for it
-            start = time.perf_counter_ns()
-            call()
-            arm.samples.append((time.perf_counter_ns() - start) / 1000.0)
-            arm.leave()
+def run(arms: list[Arm], call: Callable[[], None], rounds: int, warmup: int) -> None:
+    """``warmup`` uncounted rounds, then ``rounds`` counted ones; the GC runs only between rounds."""
+    gc.collect()
+    gc.freeze()  # what exists now (modules, SDK state) is never scanned again: collections stay short
+    try:
+        for number in range(warmup + rounds):
+            order = arms[:]
+            random.shuffle(order)
+            gc.disable()
+            for arm in order:
+                arm.enter()
+                call()  # untimed: the first call after a switch pays for it
+                cpu = time.thread_time_ns()
+                start = time.perf_counter_ns()
+                call()
+                wall = time.perf_counter_ns() - start
+                cpu = time.thread_time_ns() - cpu
+                arm.leave()
+                if number >= warmup:
+                    arm.wall.append(wall / 1000.0)
+                    arm.cpu.append(cpu / 1000.0)
+            gc.enable()
+            gc.collect()
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
-def report(title: str, arms: list[Arm]) -> dict[str, float]:
-    bare = arms[0].samples
+def median_interval(values: list[float]) -> tuple[float, float]:
+    """A distribution-free 95% confidence interval of the median (order statistics)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    k = max(0, math.floor(n / 2 - 0.98 * math.sqrt(n)))
+    return ordered[k], ordered[min(n - 1, n - 1 - k)]
+
+
+def added(arm: Arm, bare: Arm) -> Added:
+    wall = [s - b for s, b in zip(arm.wall, bare.wall, strict=True)]
+    cpu = [s - b for s, b in zip(arm.cpu, bare.cpu, strict=True)]
+    low, high = median_interval(wall)
+    return Added(statistics.median(wall), low, high, statistics.median(cpu))
+
+
+def report(title: str, arms: list[Arm]) -> dict[str, Added]:
+    bare = arms[0]
     print(f"\n{title}")
-    print(f"{'arm':48} {'median µs':>10} {'added µs (median of pair diffs)':>32}")
-    added: dict[str, float] = {}
+    print(f"{'arm':44} {'median µs':>10} {'added µs':>9} {'95% interval':>16} {'added CPU µs':>13}")
+    results: dict[str, Added] = {}
     for arm in arms:
-        diffs = [s - b for s, b in zip(arm.samples, bare, strict=True)]
-        added[arm.name] = statistics.median(diffs)
-        print(f"{arm.name:48} {statistics.median(arm.samples):10.1f} {added[arm.name]:32.1f}")
-    official = next((v for k, v in added.items() if k.startswith("official")), None)
-    if official:
-        for name in ("ai-usage-monitor", "ai-usage-monitor + SDK tracing"):
-            print(f"  {name} adds {added[name] / official:.2f}× what the official instrumentation adds")
-    return added
-
-
-def bench_record_ai_usage(records_dir: Path, count: int) -> float:
-    ai_usage_monitor.instrument(records_dir=records_dir, timezone="Asia/Shanghai")
-    start = time.perf_counter()
-    for i in range(count):
-        ai_usage_monitor.record_ai_usage(
-            model="qwen-plus",
-            function="实时分析",
-            input_tokens=2000 + i % 7,
-            output_tokens=700,
-            anchor_id="a1",
+        result = results[arm.name] = added(arm, bare)
+        interval = f"[{result.wall_low:.0f}, {result.wall_high:.0f}]"
+        print(
+            f"{arm.name:44} {statistics.median(arm.wall):10.1f} {result.wall:9.1f} {interval:>16} "
+            f"{result.cpu:13.1f}"
         )
-    rate = count / (time.perf_counter() - start)
+    official = results.get(OFFICIAL)
+    if official is not None and official.wall > 0:
+        for name in (OURS, OURS_TRACED):
+            ratio = results[name].wall / official.wall
+            print(f"  {name} adds {ratio:.2f}× what the official instrumentation adds (wall)")
+    return results
+
+
+def count_records(records_dir: Path) -> int:
+    return sum(path.read_bytes().count(b"\n") for path in records_dir.glob("*.jsonl"))
+
+
+def wait_for_pricing_warm_up() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "ai-usage-pricing-warm-up":
+            thread.join()
+
+
+def bench_record_ai_usage(records_dir: Path, count: int, repeats: int = 3) -> float:
+    """Median records/s over ``repeats`` runs of ``count`` calls from one thread."""
+    ai_usage_monitor.instrument(records_dir=records_dir, timezone="Asia/Shanghai")
+    wait_for_pricing_warm_up()
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(count):
+            ai_usage_monitor.record_ai_usage(
+                model="qwen-plus", function="实时分析", input_tokens=2000 + i % 7, output_tokens=700, anchor_id="a1"
+            )
+        rates.append(count / (time.perf_counter() - start))
     ai_usage_monitor.uninstrument()
-    return rate
+    written = count_records(records_dir)
+    if written != count * repeats:
+        raise SystemExit(f"record_ai_usage: {written} records written, expected {count * repeats}")
+    return statistics.median(rates)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=400)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--only", choices=("chat", "stream", "dashscope", "records"), action="append")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, FakeProvider() as fake:
+    only = set(args.only or ("chat", "stream", "dashscope", "records"))
+    with tempfile.TemporaryDirectory() as tmp, fake_provider_process() as urls:
         records_dir = Path(tmp) / "records"
-        client = openai.OpenAI(base_url=fake.openai_base_url, api_key="bench", max_retries=0)
-        dashscope.base_http_api_url = fake.dashscope_base_url
+        client = openai.OpenAI(base_url=urls["OpenAI"], api_key="bench", max_retries=0)
+        dashscope.base_http_api_url = urls["DashScope"]
         dashscope.api_key = "bench"
+        # the recorder (settings, pricer, exporter) is built once; arms switch only the patches
+        ai_usage_monitor.instrument(records_dir=records_dir, timezone="Asia/Shanghai")
+        wait_for_pricing_warm_up()
+        ai_usage_monitor.uninstrument()
 
         def chat() -> None:
             client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
@@ -167,20 +265,26 @@ def main() -> None:
         def generation() -> None:
             dashscope.Generation.call(model="qwen-plus", messages=MESSAGES, result_format="message")
 
-        print(f"{args.rounds} rounds per scenario; arms interleaved in random order each round")
-        report("OpenAI chat, non-stream", _run(records_dir, chat, args.rounds, official=True))
-        report(
-            "OpenAI chat, stream (include_usage)", _run(records_dir, chat_stream, args.rounds, official=True)
-        )
-        report("DashScope Generation.call", _run(records_dir, generation, args.rounds, official=False))
-        rate = bench_record_ai_usage(Path(tmp) / "manual", args.records)
-        print(f"\nrecord_ai_usage: {rate:,.0f} records/s from one thread ({args.records:,} records)")
-
-
-def _run(records_dir: Path, call: Callable[[], None], rounds: int, *, official: bool) -> list[Arm]:
-    arms = build_arms(records_dir, with_official=official)
-    run(arms, call, rounds)
-    return arms
+        scenarios = [
+            ("chat", "OpenAI chat, non-stream", chat, True),
+            ("stream", "OpenAI chat, stream (include_usage)", chat_stream, True),
+            ("dashscope", "DashScope Generation.call", generation, False),
+        ]
+        print(f"{args.rounds} rounds per scenario (+{args.warmup} warm-up); arms in a new random order each round")
+        expected = 0
+        for key, title, call, official in scenarios:
+            if key not in only:
+                continue
+            arms = build_arms(with_official=official)
+            run(arms, call, args.rounds, args.warmup)
+            report(title, arms)
+            expected += 2 * (args.rounds + args.warmup) * sum(arm.records for arm in arms)
+        written = count_records(records_dir)
+        if written != expected:
+            raise SystemExit(f"{written} usage records written, expected {expected}: a record went missing")
+        if "records" in only:
+            rate = bench_record_ai_usage(Path(tmp) / "manual", args.records)
+            print(f"\nrecord_ai_usage: {rate:,.0f} records/s from one thread (median of 3 × {args.records:,})")
 
 
 if __name__ == "__main__":

@@ -14,14 +14,16 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.trace import NoOpTracer, ProxyTracer, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from ai_usage_monitor.context import current_context, current_frame
 from ai_usage_monitor.instrumentation import attributes as attr
 from ai_usage_monitor.internal import handle_internal_error
-from ai_usage_monitor.records import UsageRecord
 from ai_usage_monitor.recorder import get_recorder
+from ai_usage_monitor.records import UsageRecord
 
 __all__ = [
     "CallInfo",
@@ -122,9 +124,25 @@ class Extractor(Protocol):
 
 
 class CallTracker:
-    """One call in flight: started before the SDK call, finished exactly once."""
+    """One call in flight: started before the SDK call, finished exactly once.
 
-    __slots__ = ("call", "ctx", "extractor", "fallback_model", "finished", "span", "start_perf", "start_wall", "state")
+    Its span is created when the call finishes, back-dated to the call's start and given every attribute
+    at once: one pass through the tracing SDK rather than a start, many setters and an end, and no
+    tracing work at all when no tracing SDK is configured.
+    """
+
+    __slots__ = (
+        "call",
+        "ctx",
+        "extractor",
+        "fallback_model",
+        "finished",
+        "parent",
+        "start_ns",
+        "start_perf",
+        "state",
+        "tracer",
+    )
 
     def __init__(self, call: CallInfo, extractor: Extractor) -> None:
         self.call = call
@@ -137,26 +155,16 @@ class CallTracker:
             self.fallback_model = frame.model
         self.finished = False
         self.state: StreamState | None = None
-        self.span: Span | None = None
-        span = _tracer.start_span(
-            f"{call.operation} {call.request_model or call.agent_id or self.fallback_model or 'unknown'}",
-            kind=SpanKind.CLIENT,
-        )
-        if span.is_recording():
-            self.span = span
-            span.set_attribute(attr.GEN_AI_OPERATION_NAME, call.operation)
-            span.set_attribute(attr.GEN_AI_PROVIDER_NAME, call.provider)
-            if call.request_model:
-                span.set_attribute(attr.GEN_AI_REQUEST_MODEL, call.request_model)
-            if call.agent_id:
-                span.set_attribute(attr.GEN_AI_AGENT_ID, call.agent_id)
-            span.set_attribute(attr.GEN_AI_REQUEST_STREAM, call.stream)
-            if call.server_address:
-                span.set_attribute(attr.SERVER_ADDRESS, call.server_address)
-            if call.server_port:
-                span.set_attribute(attr.SERVER_PORT, call.server_port)
-        self.start_wall = time.time()
+        self.tracer = _live_tracer()
+        #: the OpenTelemetry context the span's parent comes from, kept when the call ends elsewhere
+        self.parent: Context | None = None
+        self.start_ns = time.time_ns()
         self.start_perf = time.perf_counter()
+
+    def keep_context(self) -> None:
+        """The call goes on past its wrapper (a stream): parent its span on the caller's current span."""
+        if self.tracer is not None:
+            self.parent = otel_context.get_current()
 
     def stream_state(self) -> StreamState:
         if self.state is None:
@@ -186,8 +194,9 @@ class CallTracker:
         if total is None and inp is not None and out is not None:
             total = inp + out
         model = usage.response_model or call.request_model or self.fallback_model or "unknown"
+        cached, reasoning = usage.cached_tokens, usage.reasoning_tokens
         record = UsageRecord(
-            timestamp=self.start_wall,
+            timestamp=self.start_ns / 1e9,
             user_id=ctx.user_id,
             anchor_id=ctx.anchor_id,
             session_id=ctx.session_id,
@@ -201,52 +210,77 @@ class CallTracker:
             error_msg=failure.message if failure else None,
             provider=call.provider,
             operation=call.operation,
-            cached_tokens=usage.cached_tokens if usage.cached_tokens is not None or inp is None else 0,
-            reasoning_tokens=usage.reasoning_tokens if usage.reasoning_tokens is not None or out is None else 0,
+            cached_tokens=cached if cached is not None or inp is None else 0,
+            reasoning_tokens=reasoning if reasoning is not None or out is None else 0,
             stream=call.stream,
             request_id=usage.request_id,
             source=call.source,
-            tags=dict(ctx.tags),
+            tags=dict(ctx.tags) if ctx.tags else {},
             request_model=call.request_model if call.request_model != model else None,
             error_type=failure.error_type if failure else None,
             usage_missing=inp is None or out is None,
         )
         recorder = get_recorder()
         recorder.price(record, thinking=call.thinking)
-        span = self.span
-        if span is not None:
-            span_context = span.get_span_context()
-            record.trace_id = format(span_context.trace_id, "032x")
-            record.span_id = format(span_context.span_id, "016x")
-            _end_span(span, record, usage, failure)
+        if self.tracer is not None:
+            self._trace(self.tracer, record, usage, failure)
         recorder.emit(record)
 
+    def _trace(self, tracer: Tracer, record: UsageRecord, usage: Usage, failure: Failure | None) -> None:
+        """The call's span, from its start until now with all its attributes; its ids go into the record."""
+        call = self.call
+        attributes: dict[str, Any] = {
+            attr.GEN_AI_OPERATION_NAME: call.operation,
+            attr.GEN_AI_PROVIDER_NAME: call.provider,
+            attr.GEN_AI_REQUEST_MODEL: call.request_model or None,
+            attr.GEN_AI_AGENT_ID: call.agent_id or None,
+            attr.GEN_AI_REQUEST_STREAM: call.stream,
+            attr.SERVER_ADDRESS: call.server_address or None,
+            attr.SERVER_PORT: call.server_port or None,
+            attr.GEN_AI_RESPONSE_MODEL: usage.response_model,
+            attr.GEN_AI_RESPONSE_ID: usage.request_id,
+            attr.GEN_AI_RESPONSE_FINISH_REASONS: list(usage.finish_reasons) if usage.finish_reasons else None,
+            attr.GEN_AI_USAGE_INPUT_TOKENS: record.input_tokens,
+            attr.GEN_AI_USAGE_OUTPUT_TOKENS: record.output_tokens,
+            attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cached_tokens,
+            attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning_tokens,
+            attr.ERROR_TYPE: failure.error_type if failure else None,
+            attr.AI_USAGE_COST: record.cost,
+            attr.AI_USAGE_CURRENCY: record.currency,
+            attr.AI_USAGE_FUNCTION: record.function,
+            attr.AI_USAGE_USER_ID: record.user_id,
+            attr.AI_USAGE_ANCHOR_ID: record.anchor_id,
+            attr.AI_USAGE_SESSION_ID: record.session_id,
+        }
+        span = tracer.start_span(
+            f"{call.operation} {call.request_model or call.agent_id or self.fallback_model or 'unknown'}",
+            context=self.parent,
+            kind=SpanKind.CLIENT,
+            attributes={key: value for key, value in attributes.items() if value is not None},
+            start_time=self.start_ns,
+        )
+        if not span.is_recording():
+            return
+        span_context = span.get_span_context()
+        record.trace_id = format(span_context.trace_id, "032x")
+        record.span_id = format(span_context.span_id, "016x")
+        if failure is not None:
+            span.set_status(Status(StatusCode.ERROR, failure.message))
+        span.end()
 
-def _end_span(span: Span, record: UsageRecord, usage: Usage, failure: Failure | None) -> None:
-    values: dict[str, Any] = {
-        attr.GEN_AI_RESPONSE_MODEL: usage.response_model,
-        attr.GEN_AI_USAGE_INPUT_TOKENS: record.input_tokens,
-        attr.GEN_AI_USAGE_OUTPUT_TOKENS: record.output_tokens,
-        attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cached_tokens,
-        attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning_tokens,
-        attr.GEN_AI_RESPONSE_ID: usage.request_id,
-        attr.AI_USAGE_COST: record.cost,
-        attr.AI_USAGE_CURRENCY: record.currency,
-        attr.AI_USAGE_FUNCTION: record.function,
-        attr.AI_USAGE_USER_ID: record.user_id,
-        attr.AI_USAGE_ANCHOR_ID: record.anchor_id,
-        attr.AI_USAGE_SESSION_ID: record.session_id,
-    }
-    if usage.finish_reasons:
-        values[attr.GEN_AI_RESPONSE_FINISH_REASONS] = list(usage.finish_reasons)
-    span.set_attributes({k: v for k, v in values.items() if v is not None})
-    if failure is not None:
-        span.set_attribute(attr.ERROR_TYPE, failure.error_type)
-        span.set_status(Status(StatusCode.ERROR, failure.message))
-    span.end()
+
+def _live_tracer() -> Tracer | None:
+    """The tracer spans go to, or ``None`` when nothing would record them (no tracing SDK configured)."""
+    tracer = _tracer
+    if type(tracer) is ProxyTracer:
+        # the global provider's tracer once the app has set one (OpenTelemetry resolves and keeps it)
+        tracer = getattr(tracer, "_tracer", tracer)
+    return None if isinstance(tracer, NoOpTracer) else tracer
 
 
-def _start(extractor: Extractor, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallTracker | None:
+def _start(
+    extractor: Extractor, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> CallTracker | None:
     try:
         return CallTracker(extractor.request(instance, args, kwargs), extractor)
     except Exception as exc:
@@ -267,6 +301,7 @@ def _on_result(tracker: CallTracker, result: Any) -> Any:
     extractor = tracker.extractor
     try:
         if extractor.is_stream(tracker.call, result):
+            tracker.keep_context()
             return extractor.wrap_stream(result, tracker)
         usage, failure = extractor.response(tracker.call, result)
     except Exception as exc:
@@ -283,7 +318,9 @@ Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], A
 def make_sync_wrapper(extractor: Extractor) -> Wrapper:
     """A wrapt wrapper for a synchronous SDK method."""
 
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         if _inside_call.get():
             return wrapped(*args, **kwargs)
         tracker = _start(extractor, instance, args, kwargs)

@@ -49,11 +49,12 @@ class StreamProxy(wrapt.ObjectProxy):
 
     def __next__(self) -> Any:
         tracker = self._self_tracker
-        if self._self_iterator is None:
-            self._self_iterator = iter(self.__wrapped__)
+        iterator = self._self_iterator
+        if iterator is None:
+            iterator = self._self_iterator = iter(self.__wrapped__)
         while True:
             try:
-                chunk = next(self._self_iterator)
+                chunk = next(iterator)
             except StopIteration:
                 tracker.finish_stream()
                 raise
@@ -96,11 +97,12 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
 
     async def __anext__(self) -> Any:
         tracker = self._self_tracker
-        if self._self_iterator is None:
-            self._self_iterator = self.__wrapped__.__aiter__()
+        iterator = self._self_iterator
+        if iterator is None:
+            iterator = self._self_iterator = self.__wrapped__.__aiter__()
         while True:
             try:
-                chunk = await self._self_iterator.__anext__()
+                chunk = await iterator.__anext__()
             except StopAsyncIteration:
                 tracker.finish_stream()
                 raise

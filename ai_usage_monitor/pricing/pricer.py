@@ -5,11 +5,14 @@ genai-prices → unpriced. For providers other than DashScope, genai-prices come
 which then still prices Qwen models reached through another provider name (e.g. an OpenAI client
 pointed at a DashScope-compatible proxy). Within a layer the entry in force at the call's time wins;
 a layer with no entry in force yet (a price dated in the future) hands over to the next layer.
-Resolution is memoised per ``(provider, model)``; a quote is a few dict look-ups and multiplications.
+Resolution is memoised per ``(provider, model)``, with the entry in force and the span of time it
+stays in force for; a quote is a dict look-up, a comparison and a few multiplications.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import time
 
 from ai_usage_monitor.config import Settings
@@ -44,6 +47,35 @@ def _in_force(layers: _Layers, ts: float) -> PriceEntry | None:
     return None
 
 
+class _Resolution:
+    """A model's price layers, and the last answer of ``_in_force`` with the times it holds between."""
+
+    __slots__ = ("changes", "layers", "window")
+
+    def __init__(self, layers: _Layers) -> None:
+        self.layers = layers
+        dated = not any(entry.daily_window for layer in layers for entry in layer)
+        #: when the answer may change (effective dates); ``None``: also by time of day, never remembered
+        self.changes = sorted({entry.effective_ts for layer in layers for entry in layer}) if dated else None
+        #: ``(since, until, entry)``, replaced as a whole so that threads never see a torn one
+        self.window: tuple[float, float, PriceEntry | None] = (math.inf, -math.inf, None)
+
+    def entry_at(self, ts: float) -> PriceEntry | None:
+        since, until, entry = self.window
+        if since <= ts < until:
+            return entry
+        entry = _in_force(self.layers, ts)
+        changes = self.changes
+        if changes is not None:
+            i = bisect.bisect_right(changes, ts)
+            self.window = (
+                changes[i - 1] if i else -math.inf,
+                changes[i] if i < len(changes) else math.inf,
+                entry,
+            )
+        return entry
+
+
 class Pricer:
     """Prices calls in ``settings.currency``; loads (and checks) ``settings.pricing_file`` at once."""
 
@@ -59,7 +91,7 @@ class Pricer:
             {"CNY": 1.0, "USD": rate} if self.currency == "CNY" else {"CNY": 1.0 / rate, "USD": 1.0}
         )
         self._unpriced = PriceQuote(cost=0.0, currency=self.currency, priced=False, price_ref=None)
-        self._memo: dict[tuple[str, str], _Layers] = {}
+        self._memo: dict[tuple[str, str], _Resolution] = {}
         self._version = overrides.registry_version()
 
     def quote(
@@ -81,7 +113,7 @@ class Pricer:
         """
         if input_tokens is None or output_tokens is None:
             return self._unpriced
-        entry = _in_force(self._layers(provider, model), time.time() if at is None else at)
+        entry = self._resolution(provider, model).entry_at(time.time() if at is None else at)
         if entry is None:
             return self._unpriced
         i = entry.tier_index(input_tokens)
@@ -100,25 +132,25 @@ class Pricer:
 
     def price_entry(self, *, provider: str, model: str, at: float | None = None) -> PriceEntry | None:
         """The entry ``quote`` would use for this model at Unix time ``at`` (default now), if any."""
-        return _in_force(self._layers(provider, model), time.time() if at is None else at)
+        return self._resolution(provider, model).entry_at(time.time() if at is None else at)
 
     def warm_up(self) -> None:
         """Load genai-prices' data now rather than on the first call to a non-DashScope model."""
         warm_up()
 
-    def _layers(self, provider: str, model: str) -> _Layers:
+    def _resolution(self, provider: str, model: str) -> _Resolution:
         version = overrides.registry_version()
         if version != self._version:
             self._memo = {}
             self._version = version
         key = (provider, model)
-        layers = self._memo.get(key)
-        if layers is None:
-            layers = self._resolve(provider, model)
+        resolution = self._memo.get(key)
+        if resolution is None:
+            resolution = _Resolution(self._resolve(provider, model))
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo = {}
-            self._memo[key] = layers
-        return layers
+            self._memo[key] = resolution
+        return resolution
 
     def _resolve(self, provider: str, model: str) -> _Layers:
         provider = normalise_provider(provider)

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import duckdb
 
 from ai_usage_monitor.config import Settings
+from ai_usage_monitor.store.cache import Fold, FoldCache
 from ai_usage_monitor.store.schema import READ_COLUMNS, SCHEMA_SQL, SCHEMA_VERSION, ingest_select
 
 __all__ = ["RECORD_FILE_RE", "Progress", "UsageStore"]
@@ -150,9 +151,7 @@ class UsageStore:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
-        self._cache_lock = threading.Lock()
-        self._cache: dict[Hashable, tuple[int, int, Any]] = {}
-        self.generation = 0
+        self._aggregates = FoldCache(0)
         self._tail_thread: threading.Thread | None = None
         self._tail_stop = threading.Event()
         self._last_refresh: float | None = None
@@ -170,6 +169,7 @@ class UsageStore:
         con.execute("SET preserve_insertion_order = false")
         if self.mode != "read_only":
             self._ensure_schema()
+        self._aggregates.reset(self._read_committed_batch())
 
     # ---------------------------------------------------------------- opening
     def _connect(self, read_only: bool) -> tuple[str, duckdb.DuckDBPyConnection]:
@@ -235,35 +235,29 @@ class UsageStore:
             cur.close()
 
     # ---------------------------------------------------------------- all-time aggregates
-    def committed_batch(self) -> int:
-        """The newest ingest batch whose rows are visible (batches only grow, until a rebuild)."""
-        row = self.query("SELECT CAST(value AS INTEGER) - 1 FROM meta WHERE key = 'next_batch'")
+    def _read_committed_batch(self) -> int:
+        try:
+            row = self.query("SELECT CAST(value AS INTEGER) - 1 FROM meta WHERE key = 'next_batch'")
+        except duckdb.CatalogException:  # a read-only open of an index without tables yet
+            return 0
         return int(row[0][0]) if row else 0
 
-    def incremental(self, key: Hashable, fold: Callable[[int, int, T | None], T]) -> T:
-        """An all-time aggregate kept up to date by folding in only the batches ingested since last time.
+    def committed_batch(self) -> int:
+        """The newest ingest batch whose rows are visible (batches only grow, until a rebuild)."""
+        return self._aggregates.committed
+
+    def incremental(self, key: Hashable, fold: Fold[T], *, keep: bool = True) -> T:
+        """An aggregate kept up to date by folding in only the batches ingested since it was last asked for.
 
         ``fold(after_batch, upto_batch, previous)`` returns the aggregate over batches ``<= upto_batch``
-        given ``previous`` over batches ``<= after_batch`` (``None`` the first time).
+        given ``previous`` over batches ``<= after_batch`` (``None`` the first time). ``keep``: an all-time
+        aggregate, kept until a rebuild; otherwise (e.g. one per time range) the least recently used of
+        those are dropped beyond a few dozen.
         """
-        with self._cache_lock:
-            generation = self.generation
-            upto = self.committed_batch()
-            cached = self._cache.get(key)
-            if cached is not None and cached[0] == generation and cached[1] == upto:
-                return cast(T, cached[2])
-            if cached is None or cached[0] != generation or cached[1] > upto:
-                after, previous = 0, None
-            else:
-                after, previous = cached[1], cached[2]
-            value = fold(after, upto, previous)
-            self._cache[key] = (generation, upto, value)
-            return value
+        return self._aggregates.get(key, fold, keep=keep)
 
     def _invalidate(self) -> None:
-        with self._cache_lock:
-            self.generation += 1
-            self._cache.clear()
+        self._aggregates.reset(self._read_committed_batch())
 
     # ---------------------------------------------------------------- ingest
     def refresh(self, progress: Progress | None = None) -> int:
@@ -495,6 +489,7 @@ class UsageStore:
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+        self._aggregates.advance(batch_no)
         for file_id, end in ends.items():
             by_id[file_id].offset = end
         self.bytes_read += sum(p.end - p.start for p in batch)

@@ -6,6 +6,7 @@ into a half-open ``TimeRange`` here, so the queries only ever compare raw timest
 
 from __future__ import annotations
 
+import functools
 import math
 import time as _time
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -102,6 +103,11 @@ def _offset(tz: tzinfo, t: float) -> int:
 def utc_offset_segments(tz: tzinfo, start: float, end: float) -> list[tuple[float, int]]:
     """``[(from, offset_seconds), …]`` covering ``[start, end)``: the UTC offset of ``tz`` is ``offset``
     from each ``from`` until the next one. Lets SQL compute local dates with plain arithmetic."""
+    return list(_segments(tz, start, end))
+
+
+@functools.lru_cache(maxsize=64)  # the dashboard asks for the same few ranges, probed hour by hour, each time
+def _segments(tz: tzinfo, start: float, end: float) -> tuple[tuple[float, int], ...]:
     segments = [(start, _offset(tz, start))]
     probe = start
     while probe < end:
@@ -118,4 +124,4 @@ def utc_offset_segments(tz: tzinfo, start: float, end: float) -> list[tuple[floa
                     hi = mid
             segments.append((float(hi), _offset(tz, hi)))
         probe = nxt
-    return segments
+    return tuple(segments)

@@ -2,16 +2,19 @@
 
 Each function takes the store, a time range and optional filters, and returns plain data; a ClickHouse
 backend would implement this same module. Time ranges are raw Unix seconds (see ``periods``), so the index
-holds no time-zone-dependent column. All-time aggregates for /metrics fold in only new ingest batches.
+holds no time-zone-dependent column. All-time aggregates, and those over a range that has not ended yet
+(today, this month, the last N days: what the dashboard and /metrics ask again and again), are cached and
+folded forward with only the ingest batches that arrived since.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
 
 if TYPE_CHECKING:
     from ai_usage_monitor.store.index import UsageStore
@@ -98,13 +101,27 @@ _FETCH_ROWS = 10_000
 #: Rows of the batches a fold adds (named parameters ``$after`` and ``$upto``).
 _NEW_ROWS = "batch > $after AND batch <= $upto"
 _Acc = dict[tuple[Any, ...], list[Any]]
+#: Ingest batches ``(after, upto]``: a fold reads only the rows they added.
+_Batches = tuple[int, int]
+_T = TypeVar("_T")
+#: Merges two partial aggregates of one column (SQL NULL-aware: NULL is "no rows").
+_Combine = Callable[[Any, Any], Any]
+#: A cached grouping holds at most this many groups; a bigger one is asked of the index each time.
+MAX_CACHED_GROUPS = 10_000
+#: The value of a cached grouping that outgrew ``MAX_CACHED_GROUPS``.
+_OVERFLOW: Final[_Acc] = {}
 
 
-def _where(rng: TimeRange | None, filters: Filters | None = None, *extra: str) -> tuple[str, list[Any]]:
+def _where(
+    rng: TimeRange | None, filters: Filters | None = None, *extra: str, batches: _Batches | None = None
+) -> tuple[str, list[Any]]:
     clauses, params = list(extra), []
     if rng is not None:
         clauses.append("ts >= ? AND ts < ?")
         params += [rng.start, rng.end]
+    if batches is not None:
+        clauses.append("batch > ? AND batch <= ?")
+        params += list(batches)
     if filters is not None:
         for f in fields(filters):
             value = getattr(filters, f.name)
@@ -118,17 +135,116 @@ def _rate(successes: int, calls: int) -> float:
     return 100.0 if calls == 0 else successes * 100.0 / calls
 
 
+def _cacheable(rng: TimeRange | None, filters: Filters | None) -> bool:
+    """All records, or a range not over yet: asked again and again, and only new batches change it. A range
+    already over, or sliding with the clock (the last 60 minutes), is asked of the index each time."""
+    return filters is None and (rng is None or rng.end > time.time())
+
+
+def _cached(
+    store: UsageStore,
+    key: tuple[Any, ...],
+    rng: TimeRange | None,
+    filters: Filters | None,
+    run: Callable[[_Batches | None, _T | None], _T],
+) -> _T:
+    """``run(batches, previous)`` over ``rng``: folded forward per new batch when ``_cacheable``, else
+    ``run(None, None)`` over every row."""
+    if not _cacheable(rng, filters):
+        return run(None, None)
+    return store.incremental(
+        (*key, rng), lambda after, upto, previous: run((after, upto), previous), keep=rng is None
+    )
+
+
+def _plus(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else a + b
+
+
+def _least(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _greatest(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _merge(previous: _Acc | None, rows: Sequence[tuple[Any, ...]], combine: Sequence[_Combine]) -> _Acc:
+    """``previous`` with ``rows`` added: a row's last ``len(combine)`` columns are its values, each merged
+    into its group's by ``combine``; the columns before them are the group key."""
+    width = len(combine)
+    acc = dict(previous or {})
+    for row in rows:
+        key, values = row[:-width], row[-width:]
+        old = acc.get(key)
+        acc[key] = (
+            list(values) if old is None else [f(a, b) for f, a, b in zip(combine, old, values, strict=True)]
+        )
+    return acc
+
+
+def _capped_groups(
+    store: UsageStore,
+    sql: str,
+    combine: Sequence[_Combine],
+    rng: TimeRange | None,
+    filters: Filters | None = None,
+    *extra: str,
+    select_params: Sequence[Any] = (),
+) -> _Acc | None:
+    """The rows of ``sql`` (a ``GROUP BY`` whose ``{where}`` is filled in for ``rng``, ``filters`` and
+    ``extra``) merged by group (see ``_merge``); ``None`` when there are more than ``MAX_CACHED_GROUPS``."""
+
+    def run(batches: _Batches | None, previous: _Acc | None) -> _Acc:
+        if previous is _OVERFLOW:
+            return _OVERFLOW
+        where, params = _where(rng, filters, *extra, batches=batches)
+        limit = MAX_CACHED_GROUPS + 1
+        acc = _merge(
+            previous,
+            store.query(f"{sql.format(where=where)} LIMIT ?", [*select_params, *params, limit]),
+            combine,
+        )
+        return _OVERFLOW if len(acc) > MAX_CACHED_GROUPS else acc
+
+    groups = _cached(store, (sql, extra, tuple(select_params)), rng, filters, run)
+    return None if groups is _OVERFLOW else groups
+
+
+def _groups(
+    store: UsageStore,
+    sql: str,
+    combine: Sequence[_Combine],
+    rng: TimeRange | None,
+    filters: Filters | None = None,
+    *extra: str,
+    select_params: Sequence[Any] = (),
+) -> _Acc:
+    """Every group of ``sql`` (see ``_capped_groups``), asked of the index in full when there are too many."""
+    groups = _capped_groups(store, sql, combine, rng, filters, *extra, select_params=select_params)
+    if groups is None:
+        where, params = _where(rng, filters, *extra)
+        groups = _merge(None, store.query(sql.format(where=where), [*select_params, *params]), combine)
+    return groups
+
+
+def _nulls_last(value: Any) -> tuple[bool, Any]:
+    """Sort key ordering like SQL's ``ORDER BY value`` (NULLs last)."""
+    return (value is None, "" if value is None else value)
+
+
+_SUMMARY_SQL = f"""SELECT model, function, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}),
+                          sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
+                          sum(cost), sum(duration_ms), count(*) FILTER (WHERE NOT priced), min(ts), max(ts)
+                   FROM records{{where}} GROUP BY model, function"""
+_SUMMARY_COMBINE = (*[_plus] * 10, _least, _greatest)
+
+
 def summarize(store: UsageStore, rng: TimeRange | None, filters: Filters | None = None) -> Summary:
     """Totals and by-model / by-function breakdowns over ``rng`` (``None``: all records)."""
-    where, params = _where(rng, filters)
     # One hash aggregate over the few (model, function) pairs; totals and both breakdowns are rolled up here.
-    rows = store.query(
-        f"""SELECT model, function, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}),
-                   sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
-                   sum(cost), sum(duration_ms), count(*) FILTER (WHERE NOT priced), min(ts), max(ts)
-            FROM records{where} GROUP BY model, function""",
-        params,
-    )
+    groups = _groups(store, _SUMMARY_SQL, _SUMMARY_COMBINE, rng, filters)
+    rows = [(*key, *values) for key, values in groups.items()]
     out = Summary()
     duration = 0.0
     models: dict[str, list[Any]] = {}
@@ -185,13 +301,23 @@ def ranking(
     """
     if dimension not in _DIMENSIONS:
         raise ValueError(f"dimension must be one of {sorted(_DIMENSIONS)}, got {dimension!r}")
-    where, params = _where(rng, filters, f"{dimension} IS NOT NULL")
-    rows = store.query(
-        f"""SELECT {dimension}, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}), sum(cost)
-            FROM records{where} GROUP BY {dimension}
-            ORDER BY sum(cost) DESC, count(*) DESC, {dimension} LIMIT ?""",
-        [*params, int(limit)],
-    )
+    not_null = f"{dimension} IS NOT NULL"
+    groups = None
+    if _cacheable(rng, filters):
+        sql = f"""SELECT {dimension}, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}), sum(cost)
+                  FROM records{{where}} GROUP BY {dimension}"""
+        groups = _capped_groups(store, sql, [_plus] * 4, rng, filters, not_null)
+    if groups is not None:
+        ranked = sorted(((key[0], *values) for key, values in groups.items()), key=_by_cost)
+        rows = ranked[: int(limit)]
+    else:
+        where, params = _where(rng, filters, not_null)
+        rows = store.query(
+            f"""SELECT {dimension}, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}), sum(cost)
+                FROM records{where} GROUP BY {dimension}
+                ORDER BY sum(cost) DESC, count(*) DESC, {dimension} LIMIT ?""",
+            [*params, int(limit)],
+        )
     return [
         {
             dimension: value,
@@ -202,6 +328,12 @@ def ranking(
         }
         for value, calls, ok, tokens, cost in rows
     ]
+
+
+def _by_cost(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``ORDER BY cost DESC, calls DESC, value`` for ``(value, calls, successes, tokens, cost)`` rows."""
+    value, calls, _, _, cost = row
+    return (cost is None, -(cost or 0.0), -calls, value)
 
 
 def _local_day_sql(store: UsageStore, start: float, end: float) -> tuple[str, list[Any]]:
@@ -229,12 +361,9 @@ def cost_trend(store: UsageStore, days: Sequence[date]) -> list[dict[str, Any]]:
     start = day_start(store.tz, min(days))
     end = day_start(store.tz, max(days) + timedelta(days=1))
     day_sql, day_params = _local_day_sql(store, start, end)
-    rows = store.query(
-        f"""SELECT {day_sql} AS d, sum(cost), count(*), sum({_TOKENS})
-            FROM records WHERE ts >= ? AND ts < ? GROUP BY d""",
-        [*day_params, start, end],
-    )
-    found = {_EPOCH + timedelta(days=int(d)): (cost, calls, tokens) for d, cost, calls, tokens in rows}
+    sql = f"SELECT {day_sql} AS d, sum(cost), count(*), sum({_TOKENS}) FROM records{{where}} GROUP BY d"
+    groups = _groups(store, sql, [_plus] * 3, TimeRange(start, end), select_params=day_params)
+    found = {_EPOCH + timedelta(days=int(d)): values for (d,), values in groups.items()}
     out = []
     for day in days:
         cost, calls, tokens = found.get(day, (0.0, 0, 0))
@@ -245,16 +374,19 @@ def cost_trend(store: UsageStore, days: Sequence[date]) -> list[dict[str, Any]]:
 
 
 def unpriced_models(store: UsageStore, rng: TimeRange | None) -> list[dict[str, Any]]:
-    """Models called with known tokens but no price: ``{"provider", "model", "calls", "tokens", "last_seen"}``.
+    """Models called with known tokens but no price:
+    ``{"provider", "model", "calls", "tokens", "last_seen"}``, most calls first.
 
     Calls whose tokens are unknown (``usage_missing``, e.g. most failures) are unpriced for that reason
     alone and are left out, so a priced model never shows up here.
     """
-    where, params = _where(rng, None, "NOT priced AND NOT coalesce(usage_missing, false)")
-    rows = store.query(
-        f"""SELECT provider, model, count(*), sum({_TOKENS}), max(ts) FROM records{where}
-            GROUP BY provider, model ORDER BY count(*) DESC, provider, model""",
-        params,
+    sql = f"""SELECT provider, model, count(*), sum({_TOKENS}), max(ts) FROM records{{where}}
+              GROUP BY provider, model"""
+    unpriced = "NOT priced AND NOT coalesce(usage_missing, false)"
+    groups = _groups(store, sql, [_plus, _plus, _greatest], rng, None, unpriced)
+    rows = sorted(
+        ((*key, *values) for key, values in groups.items()),
+        key=lambda r: (-r[2], _nulls_last(r[0]), _nulls_last(r[1])),
     )
     return [
         {"provider": p, "model": m, "calls": c, "tokens": int(t or 0), "last_seen": last}
@@ -278,26 +410,37 @@ _ERROR_KEYS = (
 def recent_errors(store: UsageStore, limit: int, rng: TimeRange | None = None) -> list[dict[str, Any]]:
     """Newest failed calls first: ``{"timestamp", "provider", "model", "function", "user_id",
     "anchor_id", "session_id", "error_type", "error_msg"}``."""
-    where, params = _where(rng, None, "NOT success")
     columns = ", ".join("ts" if k == "timestamp" else k for k in _ERROR_KEYS)
-    rows = store.query(
-        f"SELECT {columns} FROM records{where} ORDER BY ts DESC LIMIT ?", [*params, int(limit)]
-    )
+
+    def run(batches: _Batches | None, previous: list[tuple[Any, ...]] | None) -> list[tuple[Any, ...]]:
+        where, params = _where(rng, None, "NOT success", batches=batches)
+        rows = store.query(
+            f"SELECT {columns} FROM records{where} ORDER BY ts DESC LIMIT ?", [*params, int(limit)]
+        )
+        if previous:
+            rows = sorted([*rows, *previous], key=lambda row: row[0], reverse=True)[: int(limit)]
+        return rows
+
+    rows = _cached(store, ("recent_errors", int(limit)), rng, None, run)
     return [dict(zip(_ERROR_KEYS, row, strict=True)) for row in rows]
 
 
 def latency_by_model(store: UsageStore, rng: TimeRange | None) -> list[dict[str, Any]]:
     """``{"model", "calls", "avg_ms", "p50_ms", "p95_ms"}`` per model, most calls first."""
-    where, params = _where(rng)
-    rows = store.query(
-        f"""SELECT model, count(*), avg(duration_ms), quantile_cont(duration_ms, 0.5),
-                   quantile_cont(duration_ms, 0.95)
-            FROM records{where} GROUP BY model ORDER BY count(*) DESC, model""",
-        params,
-    )
+
+    # Percentiles do not fold: a cached answer is computed again whenever new batches have arrived.
+    def run(batches: _Batches | None, _previous: object) -> list[tuple[Any, ...]]:
+        where, params = _where(rng, batches=None if batches is None else (0, batches[1]))
+        return store.query(
+            f"""SELECT model, count(*), avg(duration_ms), quantile_cont(duration_ms, [0.5, 0.95])
+                FROM records{where} GROUP BY model ORDER BY count(*) DESC, model""",
+            params,
+        )
+
+    rows = _cached(store, ("latency_by_model",), rng, None, run)
     return [
         {"model": m or UNKNOWN, "calls": c, "avg_ms": float(a), "p50_ms": float(p50), "p95_ms": float(p95)}
-        for m, c, a, p50, p95 in rows
+        for m, c, a, (p50, p95) in rows
     ]
 
 

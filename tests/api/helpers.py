@@ -1,22 +1,15 @@
-"""Helpers for the API tests: writing records, serving the real app, and the hand aggregation that every
-endpoint's answer is compared with (computed here from the records, independently of the store)."""
+"""Helpers for the API tests: time windows, a settled clock, and the hand aggregation that every endpoint's
+answer is compared with (computed here from the records, independently of the store)."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import uvicorn
-from fastapi import FastAPI
 
 from ai_usage_monitor.records import UsageRecord
 
@@ -24,13 +17,11 @@ __all__ = [
     "SHANGHAI",
     "Window",
     "aggregate",
-    "append_records",
     "day_window",
     "hour_window",
     "last_days_window",
     "month_window",
     "rank",
-    "serve_app",
     "settle_clock",
 ]
 
@@ -75,15 +66,6 @@ def settle_clock(tz: tzinfo = SHANGHAI, margin: float = 5.0) -> datetime:
         time.sleep(to_next_hour + 0.05)
         now = datetime.now(tz)
     return now
-
-
-def append_records(records_dir: Path, records: Iterable[UsageRecord], tz: tzinfo = SHANGHAI) -> None:
-    """Append records to ``usage_<local date>.jsonl`` as the JSONL exporter names them."""
-    records_dir.mkdir(parents=True, exist_ok=True)
-    for record in records:
-        day = datetime.fromtimestamp(record.timestamp, tz).date().isoformat()
-        with (records_dir / f"usage_{day}.jsonl").open("ab") as out:
-            out.write(record.to_json_line())
 
 
 def _tokens(value: int | None) -> int:
@@ -147,26 +129,3 @@ def rank(
         row["cost"] += r.cost
     ordered = sorted(rows.items(), key=lambda item: (-item[1]["cost"], -item[1]["calls"], item[0]))
     return [{dimension: value, **row} for value, row in ordered[:limit]]
-
-
-@contextmanager
-def serve_app(app: FastAPI) -> Iterator[str]:
-    """``app`` under a real uvicorn in a thread on a free 127.0.0.1 port; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the app did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()

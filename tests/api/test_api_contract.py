@@ -10,9 +10,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from ai_usage_monitor.api import create_app
 from tests.api.conftest import Dataset, boundary_records, settings_for
-from tests.api.helpers import append_records, serve_app, settle_clock
+from tests.api.helpers import SHANGHAI, settle_clock
+from tests.support.records import write_records
+from tests.support.servers import serve_monitor
 
 
 @pytest.mark.parametrize(
@@ -113,8 +114,8 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real server under uvicorn, started with a token."""
     root = tmp_path_factory.mktemp("guarded")
     settings = settings_for(root, api_token="s3cret-token")
-    append_records(settings.records_dir, boundary_records(settle_clock()))
-    with serve_app(create_app(settings)) as url:
+    write_records(settings.records_dir, boundary_records(settle_clock()), SHANGHAI)
+    with serve_monitor(settings) as url:
         yield url
 
 
@@ -214,7 +215,7 @@ def test_router_mounts_into_a_users_app(tmp_path: Path) -> None:
     from ai_usage_monitor.api import mount
 
     settings = settings_for(tmp_path)
-    append_records(settings.records_dir, boundary_records(settle_clock()))
+    write_records(settings.records_dir, boundary_records(settle_clock()), SHANGHAI)
     app = FastAPI()
 
     @app.get("/mine")

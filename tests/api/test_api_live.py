@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from ai_usage_monitor.api import create_app
 from tests.api.conftest import make_record, settings_for
-from tests.api.helpers import SHANGHAI, aggregate, append_records, day_window, serve_app, settle_clock
+from tests.api.helpers import SHANGHAI, aggregate, day_window, settle_clock
+from tests.support.records import write_records
+from tests.support.servers import serve_monitor
 
 WRITER = textwrap.dedent(
     """
@@ -44,13 +45,13 @@ def _current(client: httpx.Client) -> dict[str, Any]:
 def test_records_from_another_process_appear_within_a_second(tmp_path: Path) -> None:
     settle_clock(margin=20.0)
     settings = settings_for(tmp_path, tail_interval=0.25)  # the default pace, not a test-only one
-    append_records(settings.records_dir, [make_record(time.time() - 5)])
+    write_records(settings.records_dir, [make_record(time.time() - 5)], SHANGHAI)
     env = {
         **os.environ,
         "AI_USAGE_RECORDS_DIR": str(settings.records_dir),
         "AI_USAGE_TIMEZONE": "Asia/Shanghai",
     }
-    with serve_app(create_app(settings)) as url, httpx.Client(base_url=url) as client:
+    with serve_monitor(settings) as url, httpx.Client(base_url=url) as client:
         before = _current(client)
         assert before["today"]["calls"] == 1
         for batch in (3, 1):
@@ -95,7 +96,7 @@ def test_corrupt_and_torn_lines_are_skipped_and_reported(tmp_path: Path) -> None
         + good[1].to_json_line()
         + torn_line[:40]
     )
-    with serve_app(create_app(settings)) as url, httpx.Client(base_url=url) as client:
+    with serve_monitor(settings) as url, httpx.Client(base_url=url) as client:
         health = client.get("/health").json()
         assert health["records_indexed"] == 2
         assert health["corrupt_lines"] == 1
@@ -122,7 +123,7 @@ def test_corrupt_and_torn_lines_are_skipped_and_reported(tmp_path: Path) -> None
 
 def test_health_answers_on_an_empty_folder(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    with serve_app(create_app(settings)) as url, httpx.Client(base_url=url) as client:
+    with serve_monitor(settings) as url, httpx.Client(base_url=url) as client:
         answer = client.get("/health")
         assert answer.status_code == 200
         body = answer.json()
@@ -136,5 +137,5 @@ def test_shanghai_day_files_are_named_by_local_date(tmp_path: Path) -> None:
     from datetime import datetime
 
     ts = datetime(2025, 10, 26, 23, 30, tzinfo=UTC).timestamp()
-    append_records(tmp_path, [make_record(ts)], SHANGHAI)
+    write_records(tmp_path, [make_record(ts)], SHANGHAI)
     assert [p.name for p in tmp_path.iterdir()] == ["usage_2025-10-27.jsonl"]

@@ -22,8 +22,10 @@ from ai_usage_monitor.api import create_app
 from ai_usage_monitor.exporter.prometheus import DURATION_BUCKETS, TOKEN_BUCKETS
 from ai_usage_monitor.records import UsageRecord
 from tests.api.conftest import Dataset, boundary_records, make_record, settings_for
-from tests.api.helpers import aggregate, append_records, day_window, month_window, serve_app, settle_clock
+from tests.api.helpers import SHANGHAI, aggregate, day_window, month_window, settle_clock
 from tests.support.prometheus import PrometheusServer, scrape_job
+from tests.support.records import write_records
+from tests.support.servers import serve_monitor
 
 approx = pytest.approx
 
@@ -167,7 +169,7 @@ def test_user_labels_folded_and_monotonic(tmp_path: Path) -> None:
         make_record(ts, user_id="tiny", anchor_id="a3", cost=0.5),
         make_record(ts, user_id=None, anchor_id=None, cost=0.25),
     ]
-    append_records(settings.records_dir, first)
+    write_records(settings.records_dir, first, SHANGHAI)
     with TestClient(create_app(settings)) as client:
         base = ("provider", "model", "function", "status", "user_id", "anchor_id")
         cost = by_labels(samples(client.get("/metrics").text)["ai_usage_cost_total"], "user_id", "anchor_id")
@@ -178,8 +180,8 @@ def test_user_labels_folded_and_monotonic(tmp_path: Path) -> None:
             ("", ""): 0.25,
         }
         # "small" overtakes everyone: it gets its own series; nothing already exposed goes down
-        append_records(
-            settings.records_dir, [make_record(ts + 1, user_id="small", anchor_id="a3", cost=10.0)]
+        write_records(
+            settings.records_dir, [make_record(ts + 1, user_id="small", anchor_id="a3", cost=10.0)], SHANGHAI
         )
         deadline = time.monotonic() + 5
         while client.get("/health").json()["records_indexed"] != 6:
@@ -200,8 +202,8 @@ def test_real_prometheus_scrapes_the_same_cost_as_the_rest_api(tmp_path: Path) -
     settings = settings_for(tmp_path)
     year_ago = now - timedelta(days=365)
     records = [r for r in boundary_records(now) if r.timestamp >= year_ago.timestamp()]
-    append_records(settings.records_dir, records)
-    with serve_app(create_app(settings)) as url, httpx.Client(base_url=url) as client:
+    write_records(settings.records_dir, records, SHANGHAI)
+    with serve_monitor(settings) as url, httpx.Client(base_url=url) as client:
         target = url.removeprefix("http://")
         with PrometheusServer.start(
             tmp_path / "prometheus", scrape_configs=[scrape_job("monitor", target)]
@@ -218,7 +220,7 @@ def test_real_prometheus_scrapes_the_same_cost_as_the_rest_api(tmp_path: Path) -
             assert prom.query_value("sum(ai_usage_requests_total)") == calls
 
             # a record appended while everything runs reaches both
-            append_records(settings.records_dir, [make_record(time.time() - 1, cost=0.125)])
+            write_records(settings.records_dir, [make_record(time.time() - 1, cost=0.125)], SHANGHAI)
             result = prom.wait_for(
                 "sum(ai_usage_requests_total)", lambda r: bool(r) and float(r[0]["value"][1]) == calls + 1
             )

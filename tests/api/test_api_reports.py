@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 from ai_usage_monitor.api import create_app
 from ai_usage_monitor.api.report_files import is_report_name, new_report_path
 from tests.api.conftest import boundary_records, settings_for
-from tests.api.helpers import SHANGHAI, append_records, settle_clock
+from tests.api.helpers import SHANGHAI, settle_clock
+from tests.support.records import write_records
 
 SECRET = "top secret, never to be served"
 
@@ -27,7 +28,7 @@ SECRET = "top secret, never to be served"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Path]]:
     root = tmp_path_factory.mktemp("reports")
     settings = settings_for(root)
-    append_records(settings.records_dir, boundary_records(settle_clock()))
+    write_records(settings.records_dir, boundary_records(settle_clock()), SHANGHAI)
     (root / "secret.json").write_text(SECRET)
     with TestClient(create_app(settings)) as client:
         yield client, settings.reports_path

@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 
 from ai_usage_monitor.cli import app
 from tests.api.conftest import boundary_records
-from tests.api.helpers import aggregate, append_records, last_days_window, settle_clock
-from tests.support.prometheus import free_port
+from tests.api.helpers import SHANGHAI, aggregate, last_days_window, settle_clock
+from tests.support.processes import free_port
+from tests.support.records import write_records
 
 runner = CliRunner()
 
@@ -32,7 +33,7 @@ def records_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     for name in ("AI_USAGE_RECORDS_DIR", "AI_USAGE_INDEX_DIR", "AI_USAGE_API_TOKEN", "AI_USAGE_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     folder = tmp_path / "records"
-    append_records(folder, boundary_records(settle_clock()))
+    write_records(folder, boundary_records(settle_clock()), SHANGHAI)
     yield folder
 
 
@@ -113,7 +114,7 @@ def test_reindex_rebuilds_the_index(records_dir: Path) -> None:
     count = len(boundary_records(settle_clock()))
     assert f"indexed {count} records" in first.stdout
     assert (records_dir / ".index").is_dir()
-    append_records(records_dir, boundary_records(settle_clock())[:3])
+    write_records(records_dir, boundary_records(settle_clock())[:3], SHANGHAI)
     again = runner.invoke(app, ["reindex", "--records-dir", str(records_dir)])
     assert again.exit_code == 0, again.output
     assert f"indexed {count + 3} records" in again.stdout

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from ai_usage_monitor.records import UsageRecord
@@ -19,9 +21,47 @@ XSS_ANCHOR = '"><svg onload=alert(3)>'
 TODAY_EXPECTED = {"cost": "¥0.0176", "calls": "5", "tokens": "4,565", "success_rate": "80%"}
 
 
-def _record(timestamp: float, **fields: object) -> UsageRecord:
-    defaults: dict[str, object] = {"provider": "dashscope", "priced": True, "source": "dashscope"}
-    return UsageRecord(timestamp=timestamp, **{**defaults, **fields})
+class _Call(NamedTuple):
+    """A priced DashScope call unless ``extra`` says otherwise; its total tokens are input plus output."""
+
+    user_id: str
+    anchor_id: str
+    model: str
+    function: str
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    duration_ms: float
+    session_id: str | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    extra: Mapping[str, object] = {}
+
+    def record(self, timestamp: float) -> UsageRecord:
+        fields: dict[str, Any] = {"provider": "dashscope", "priced": True, "source": "dashscope"}
+        fields.update(self._asdict(), total_tokens=self.input_tokens + self.output_tokens)
+        fields.update(fields.pop("extra"))
+        return UsageRecord(timestamp=timestamp, **fields)
+
+
+_OPENAI = {"provider": "openai", "source": "openai"}
+_FAILED = {"success": False, "error_type": "RateLimitError", "error_msg": "429 <b>rate limited</b>"}
+_UNPRICED_OPENAI = {**_OPENAI, "priced": False}
+
+#: five calls a second apart in the current clock hour: one failed, one unpriced
+_THIS_HOUR = (
+    _Call("user_001", "anchor_A", "qwen-plus", "实时分析", 2000, 700, 0.0123, 800.0, "s1", 500, 0),
+    _Call("user_002", "anchor_B", "qwen-max", "话术生成", 1000, 300, 0.00528, 1500.0, "s2", 0, 100),
+    _Call("user_001", "anchor_A", "gpt-4o-mini", "话术生成", 10, 5, 0.00002, 300.0, "s1", 0, 0, _OPENAI),
+    _Call(XSS_USER, XSS_ANCHOR, "qwen-turbo", SCRIPT_FUNCTION, 400, 0, 0.0, 120.0, "s3", 0, 0, _FAILED),
+    _Call("user_003", "anchor_B", "local-llm", "实时分析", 100, 50, 0.0, 200.0, "s4", extra=_UNPRICED_OPENAI),
+)
+#: one call at noon this many days ago
+_EARLIER = {
+    1: _Call("user_002", "anchor_A", "qwen-plus", "实时分析", 900_000, 300_000, 1.32, 900.0),
+    3: _Call("user_004", "anchor_C", "qwen-max", "话术生成", 500_000, 100_000, 2.16, 2100.0),
+    12: _Call("user_001", "anchor_A", "qwen-turbo", "实时分析", 2_000_000, 400_000, 0.84, 400.0),
+}
 
 
 def known_records(now: float | None = None) -> list[UsageRecord]:
@@ -32,122 +72,6 @@ def known_records(now: float | None = None) -> list[UsageRecord]:
     hour_start = local_now.replace(minute=0, second=0, microsecond=0).timestamp()
     base = max(hour_start + 0.5, now - 60)
     noon = local_now.replace(hour=12, minute=0, second=0, microsecond=0)
-    return [
-        _record(
-            base,
-            user_id="user_001",
-            anchor_id="anchor_A",
-            session_id="s1",
-            model="qwen-plus",
-            function="实时分析",
-            input_tokens=2000,
-            output_tokens=700,
-            total_tokens=2700,
-            cached_tokens=500,
-            reasoning_tokens=0,
-            cost=0.0123,
-            duration_ms=800.0,
-        ),
-        _record(
-            base + 1,
-            user_id="user_002",
-            anchor_id="anchor_B",
-            session_id="s2",
-            model="qwen-max",
-            function="话术生成",
-            input_tokens=1000,
-            output_tokens=300,
-            total_tokens=1300,
-            cached_tokens=0,
-            reasoning_tokens=100,
-            cost=0.00528,
-            duration_ms=1500.0,
-        ),
-        _record(
-            base + 2,
-            user_id="user_001",
-            anchor_id="anchor_A",
-            session_id="s1",
-            model="gpt-4o-mini",
-            provider="openai",
-            source="openai",
-            function="话术生成",
-            input_tokens=10,
-            output_tokens=5,
-            total_tokens=15,
-            cached_tokens=0,
-            reasoning_tokens=0,
-            cost=0.00002,
-            duration_ms=300.0,
-        ),
-        _record(
-            base + 3,
-            user_id=XSS_USER,
-            anchor_id=XSS_ANCHOR,
-            session_id="s3",
-            model="qwen-turbo",
-            function=SCRIPT_FUNCTION,
-            input_tokens=400,
-            output_tokens=0,
-            total_tokens=400,
-            cached_tokens=0,
-            reasoning_tokens=0,
-            cost=0.0,
-            duration_ms=120.0,
-            success=False,
-            error_type="RateLimitError",
-            error_msg="429 <b>rate limited</b>",
-        ),
-        _record(
-            base + 4,
-            user_id="user_003",
-            anchor_id="anchor_B",
-            session_id="s4",
-            model="local-llm",
-            provider="openai",
-            source="openai",
-            function="实时分析",
-            input_tokens=100,
-            output_tokens=50,
-            total_tokens=150,
-            cost=0.0,
-            priced=False,
-            duration_ms=200.0,
-        ),
-        _record(
-            (noon - timedelta(days=1)).timestamp(),
-            user_id="user_002",
-            anchor_id="anchor_A",
-            model="qwen-plus",
-            function="实时分析",
-            input_tokens=900_000,
-            output_tokens=300_000,
-            total_tokens=1_200_000,
-            cost=1.32,
-            duration_ms=900.0,
-        ),
-        _record(
-            (noon - timedelta(days=3)).timestamp(),
-            user_id="user_004",
-            anchor_id="anchor_C",
-            model="qwen-max",
-            function="话术生成",
-            input_tokens=500_000,
-            output_tokens=100_000,
-            total_tokens=600_000,
-            cost=2.16,
-            duration_ms=2100.0,
-        ),
-        _record(
-            (noon - timedelta(days=12)).timestamp(),
-            user_id="user_001",
-            anchor_id="anchor_A",
-            model="qwen-turbo",
-            function="实时分析",
-            input_tokens=2_000_000,
-            output_tokens=400_000,
-            total_tokens=2_400_000,
-            cost=0.84,
-            duration_ms=400.0,
-        ),
+    return [call.record(base + second) for second, call in enumerate(_THIS_HOUR)] + [
+        call.record((noon - timedelta(days=days)).timestamp()) for days, call in _EARLIER.items()
     ]

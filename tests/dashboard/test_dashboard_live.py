@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.records import UsageRecord
 from tests.dashboard.conftest import Watched
-from tests.dashboard.support import PAGE, serve, write_records
+from tests.dashboard.support import PAGE
+from tests.support.records import write_records
+from tests.support.servers import serve_monitor
 
 TIMEZONE = "Asia/Shanghai"
+ZONE = ZoneInfo(TIMEZONE)
 
 # Counts, on every DOM change, the chart boxes and KPI values that are empty at that moment.
 WATCH_FOR_BLANKS = """() => {
@@ -45,10 +49,10 @@ def call(cost: float, tokens: int = 100) -> UsageRecord:
 
 def test_auto_refresh_updates_in_place(watched: Watched, tmp_path: Path) -> None:
     records = tmp_path / "records"
-    write_records(records, [call(0.01)], TIMEZONE)
+    write_records(records, [call(0.01)], ZONE)
     settings = Settings(records_dir=records, timezone=TIMEZONE, api_token=None, tail_interval=0.1)
     page = watched.page
-    with serve(settings) as base:
+    with serve_monitor(settings) as base:
         page.goto(f"{base}{PAGE}?refresh=1")
         page.wait_for_selector("body[data-ready=true]")
         assert page.text_content('[data-testid="kpi-today-calls"]') == "1"
@@ -56,7 +60,7 @@ def test_auto_refresh_updates_in_place(watched: Watched, tmp_path: Path) -> None
         page.evaluate("() => { document.querySelector('[data-testid=\"kpi-today-calls\"]').__same = true; }")
         page.evaluate(WATCH_FOR_BLANKS)
 
-        write_records(records, [call(0.02), call(0.03)], TIMEZONE)
+        write_records(records, [call(0.02), call(0.03)], ZONE)
         page.wait_for_function(
             "() => document.querySelector('[data-testid=\"kpi-today-calls\"]').textContent === '3'",
             timeout=8000,
@@ -75,10 +79,10 @@ def test_auto_refresh_updates_in_place(watched: Watched, tmp_path: Path) -> None
 
 def test_token_is_asked_once_and_kept_for_the_session(watched: Watched, tmp_path: Path) -> None:
     records = tmp_path / "records"
-    write_records(records, [call(0.25)], TIMEZONE)
+    write_records(records, [call(0.25)], ZONE)
     settings = Settings(records_dir=records, timezone=TIMEZONE, api_token="s3cret-token")
     page = watched.page
-    with serve(settings) as base:
+    with serve_monitor(settings) as base:
         page.goto(f"{base}{PAGE}")
         page.wait_for_selector('[data-testid="token-form"]', state="visible")
         assert page.text_content('[data-testid="kpi-today-cost"]') == "—"

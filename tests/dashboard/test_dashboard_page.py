@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -20,7 +21,9 @@ from tests.dashboard.records_fixture import (
     XSS_USER,
     known_records,
 )
-from tests.dashboard.support import PAGE, approx_equal, save_screenshot, serve, write_records
+from tests.dashboard.support import PAGE, approx_equal, save_screenshot
+from tests.support.records import write_records
+from tests.support.servers import serve_monitor
 
 KPI_PERIODS = ("current_hour", "today", "month", "selected")
 KPI_FIELDS = ("cost", "calls", "tokens", "success_rate")
@@ -30,11 +33,11 @@ KPI_FIELDS = ("cost", "calls", "tokens", "success_rate")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The monitor serving the known records; yields its base URL."""
     records_dir = tmp_path_factory.mktemp("dashboard") / "records"
-    write_records(records_dir, known_records(), TIMEZONE)
+    write_records(records_dir, known_records(), ZoneInfo(TIMEZONE))
     settings = Settings(
         records_dir=records_dir, timezone=TIMEZONE, api_token=None, raise_internal_errors=True
     )
-    with serve(settings) as base:
+    with serve_monitor(settings) as base:
         yield base
 
 

@@ -7,7 +7,6 @@ import queue
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,17 +35,11 @@ from ai_usage_monitor.demo import (
 from ai_usage_monitor.instrumentation import instrumented_providers
 from ai_usage_monitor.testing.fake_provider import parse_directive
 from tests.dashboard.support import PAGE, launch_chromium
+from tests.support.processes import free_port
 from tests.support.records import read_records
 
 TIMEZONE = "Asia/Shanghai"
 CLI = Path(sys.executable).with_name("ai-usage-monitor")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def refuses(url: str) -> bool:

@@ -1,23 +1,18 @@
-"""Fixtures of the DashScope instrumentation tests: the real SDK aimed at the local fake, ``instrument()``
-for DashScope with an in-memory span exporter, and readers of what each call left behind.
-
-Test modules import the fixtures they use by name (pytest then finds them in the module).
-"""
+"""Shared pieces of the DashScope instrumentation tests: readers of what each call left behind (records,
+spans, requests), undoing ``instrument()``, and the hand computation of costs the records must match.
+The fixtures (``dashscope_fake``, ``monitor``, ``aio_session``) are in this folder's ``conftest.py``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dashscope
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ai_usage_monitor.instrumentation import instrument, uninstrument
+from ai_usage_monitor.instrumentation import uninstrument
 from ai_usage_monitor.instrumentation.core import use_tracer_provider
 from ai_usage_monitor.recorder import set_recorder
 from ai_usage_monitor.state import set_active_settings
@@ -26,11 +21,8 @@ from tests.support.records import read_records
 __all__ = [
     "QWEN_PLUS_TIERS",
     "DashScopeMonitor",
-    "aio_session",
     "assert_cost",
     "cost_cny",
-    "dashscope_fake",
-    "monitor",
     "only",
     "reset_monitor",
     "tokens",
@@ -99,19 +91,6 @@ class DashScopeMonitor:
         return [r.path for r in self.fake.requests if r.path.startswith("/api/")]
 
 
-@pytest.fixture
-def dashscope_fake(fake_provider: Any) -> Iterator[Any]:
-    """``dashscope`` aimed at the session's fake (URL read per call); URL and key restored afterwards."""
-    fake_provider.clear()
-    saved = dashscope.base_http_api_url, dashscope.api_key
-    dashscope.base_http_api_url = fake_provider.dashscope_base_url
-    dashscope.api_key = "test"
-    try:
-        yield fake_provider
-    finally:
-        dashscope.base_http_api_url, dashscope.api_key = saved
-
-
 def reset_monitor() -> None:
     """Undo ``instrument()``: unpatch the SDKs, drop the recorder, settings and tracer provider."""
     uninstrument()
@@ -120,33 +99,3 @@ def reset_monitor() -> None:
         previous.close()
     set_active_settings(None)
     use_tracer_provider(None)
-
-
-@pytest.fixture
-def monitor(dashscope_fake: Any, tmp_path: Path) -> Iterator[DashScopeMonitor]:
-    """``instrument()`` for DashScope into a fresh folder (Asia/Shanghai days), spans kept in memory."""
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    records_dir = tmp_path / "records"
-    instrument(
-        providers=["dashscope"],
-        tracer_provider=tracer_provider,
-        records_dir=records_dir,
-        timezone="Asia/Shanghai",
-        raise_internal_errors=True,
-    )
-    try:
-        yield DashScopeMonitor(fake=dashscope_fake, records_dir=records_dir, exporter=exporter)
-    finally:
-        reset_monitor()
-        tracer_provider.shutdown()
-
-
-@pytest.fixture
-async def aio_session() -> AsyncIterator[None]:
-    """Close DashScope's shared aiohttp session before the test's event loop ends."""
-    yield
-    close = getattr(dashscope, "close_shared_aio_session", None)
-    if close is not None:
-        await close()

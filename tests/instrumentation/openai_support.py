@@ -1,5 +1,6 @@
 """Shared pieces of the OpenAI instrumentation tests: real SDK clients (sync or async) on the local fake,
-fake directives, and the hand computation of costs the records must match."""
+fake directives, and the hand computation of costs the records must match. The fixtures (``fake``,
+``flavour``, ``clients``) are in this folder's ``conftest.py``."""
 
 from __future__ import annotations
 
@@ -9,23 +10,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.pricing import get_pricer
+from tests.conftest import Instrumented
 
 __all__ = [
     "QWEN_PLUS_CACHED_SHARE",
     "QWEN_PLUS_TIER0",
     "Clients",
+    "chat",
     "chat_messages",
-    "clients",
     "directive",
     "drain",
-    "fake",
-    "flavour",
     "invoke",
+    "only_record",
     "pricer_cost",
     "qwen_plus_cost",
 ]
@@ -76,9 +76,21 @@ def pricer_cost(
     return raw / entry.unit * rate
 
 
+def only_record(instrumented: Instrumented) -> dict[str, Any]:
+    """The one record ``instrumented`` wrote so far (fails if there are none or several)."""
+    records = instrumented.records()
+    assert len(records) == 1, records
+    return records[0]
+
+
 async def invoke(result: Any) -> Any:
     """The result of an SDK call from a sync or an async client."""
     return await result if inspect.isawaitable(result) else result
+
+
+async def chat(client: Any, model: str, text: str, **options: Any) -> Any:
+    """``client.chat.completions.create`` with ``text`` as the user's message, by a sync or async client."""
+    return await invoke(client.chat.completions.create(model=model, messages=chat_messages(text), **options))
 
 
 async def drain(stream: Any, limit: int | None = None) -> list[Any]:
@@ -129,24 +141,3 @@ class Clients:
     async def close(self) -> None:
         for client in self.made:
             await invoke(client.close())
-
-
-@pytest.fixture
-def fake(fake_provider: Any) -> Any:
-    """The session's fake provider with its recorded requests cleared."""
-    fake_provider.clear()
-    return fake_provider
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-async def clients(fake: Any, flavour: str) -> AsyncIterator[Clients]:
-    made = Clients(fake, flavour)
-    try:
-        yield made
-    finally:
-        await made.close()

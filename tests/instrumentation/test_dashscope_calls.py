@@ -24,16 +24,11 @@ from ai_usage_monitor.pricing import clear_registered_prices, register_price
 from tests.instrumentation.dashscope_support import (
     QWEN_PLUS_TIERS,
     DashScopeMonitor,
-    aio_session,
     assert_cost,
     cost_cny,
-    dashscope_fake,
-    monitor,
     tokens,
     values,
 )
-
-__all__ = ["aio_session", "dashscope_fake", "monitor"]  # fixtures, used by name
 
 GENERATION_PATH = "/api/v1/services/aigc/text-generation/generation"
 MULTIMODAL_PATH = "/api/v1/services/aigc/multimodal-generation/generation"

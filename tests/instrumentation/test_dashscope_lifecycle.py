@@ -14,10 +14,8 @@ from dashscope.aigc.multimodal_conversation import AioMultiModalConversation, Mu
 
 import ai_usage_monitor.instrumentation as inst
 from ai_usage_monitor.instrumentation.dashscope import DashScopeUsageInstrumentor
-from tests.instrumentation.dashscope_support import aio_session, dashscope_fake, reset_monitor
+from tests.instrumentation.dashscope_support import reset_monitor
 from tests.support.records import read_records
-
-__all__ = ["aio_session", "dashscope_fake"]  # fixtures, used by name
 
 PATCHED = (
     Generation,

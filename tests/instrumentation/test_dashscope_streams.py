@@ -21,17 +21,12 @@ from ai_usage_monitor import usage_context
 from tests.instrumentation.dashscope_support import (
     QWEN_PLUS_TIERS,
     DashScopeMonitor,
-    aio_session,
     assert_cost,
     cost_cny,
-    dashscope_fake,
-    monitor,
     only,
     tokens,
     values,
 )
-
-__all__ = ["aio_session", "dashscope_fake", "monitor"]  # fixtures used by name
 
 GENERATION_PATH = "/api/v1/services/aigc/text-generation/generation"
 

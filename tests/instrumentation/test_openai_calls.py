@@ -11,17 +11,14 @@ from ai_usage_monitor.context import usage_context
 from tests.conftest import Instrumented
 from tests.instrumentation.openai_support import (
     Clients,
+    chat,
     chat_messages,
-    clients,
     directive,
-    fake,
-    flavour,
     invoke,
+    only_record,
     pricer_cost,
     qwen_plus_cost,
 )
-
-__all__ = ["clients", "fake", "flavour"]  # fixtures, used by name
 
 CONTEXT = {
     "user_id": "user_001",
@@ -30,6 +27,8 @@ CONTEXT = {
     "function": "实时分析",
 }
 USAGE = {"prompt_tokens": 1200, "completion_tokens": 300, "cached_tokens": 200, "reasoning_tokens": 40}
+#: ``USAGE`` as the record must carry it
+RECORDED_USAGE = {"input_tokens": 1200, "output_tokens": 300, "cached_tokens": 200, "reasoning_tokens": 40}
 
 
 def in_context() -> usage_context:
@@ -37,12 +36,6 @@ def in_context() -> usage_context:
     return usage_context(
         user_id="user_001", anchor_id="anchor_123", session_id="session_456", function="实时分析"
     )
-
-
-def only_record(instrumented: Instrumented) -> dict[str, Any]:
-    records = instrumented.records()
-    assert len(records) == 1, records
-    return records[0]
 
 
 def assert_call(record: dict[str, Any], **expected: Any) -> None:
@@ -58,11 +51,7 @@ async def test_chat_create_openai_model_snapshot_priced(
 ) -> None:
     client = clients.openai()
     with in_context():
-        completion = await invoke(
-            client.chat.completions.create(
-                model="gpt-4o-mini", messages=chat_messages("hi " + directive(**USAGE))
-            )
-        )
+        completion = await chat(client, "gpt-4o-mini", "hi " + directive(**USAGE))
     record = only_record(instrumented)
     assert completion.model == "gpt-4o-mini-2024-07-18"
     assert_call(
@@ -72,11 +61,8 @@ async def test_chat_create_openai_model_snapshot_priced(
         provider="openai",
         operation="chat",
         stream=False,
-        input_tokens=1200,
-        output_tokens=300,
+        **RECORDED_USAGE,
         total_tokens=1500,
-        cached_tokens=200,
-        reasoning_tokens=40,
         request_id=completion.id,
         priced=True,
         currency="CNY",
@@ -93,13 +79,8 @@ async def test_chat_create_compatible_mode_priced_as_dashscope(
 ) -> None:
     client = clients.compatible()
     with in_context():
-        await invoke(
-            client.chat.completions.create(
-                model="qwen-plus",
-                messages=chat_messages(
-                    directive(prompt_tokens=2000, completion_tokens=700, cached_tokens=500)
-                ),
-            )
+        await chat(
+            client, "qwen-plus", directive(prompt_tokens=2000, completion_tokens=700, cached_tokens=500)
         )
     record = only_record(instrumented)
     assert_call(record, model="qwen-plus", provider="dashscope", input_tokens=2000, output_tokens=700)
@@ -113,14 +94,11 @@ async def test_chat_compatible_mode_thinking_is_billed_at_thinking_price(
     instrumented: Instrumented, clients: Clients
 ) -> None:
     client = clients.compatible()
-    await invoke(
-        client.chat.completions.create(
-            model="qwen-plus",
-            messages=chat_messages(
-                directive(prompt_tokens=1000, completion_tokens=500, reasoning_tokens=300)
-            ),
-            extra_body={"enable_thinking": True},
-        )
+    await chat(
+        client,
+        "qwen-plus",
+        directive(prompt_tokens=1000, completion_tokens=500, reasoning_tokens=300),
+        extra_body={"enable_thinking": True},
     )
     record = only_record(instrumented)
     assert (record["reasoning_tokens"], record["output_tokens"]) == (300, 500)
@@ -134,14 +112,7 @@ async def test_chat_parse_records_once(instrumented: Instrumented, clients: Clie
             client.chat.completions.parse(model="gpt-4o-mini", messages=chat_messages(directive(**USAGE)))
         )
     assert parsed.choices[0].message.content
-    assert_call(
-        only_record(instrumented),
-        model="gpt-4o-mini-2024-07-18",
-        input_tokens=1200,
-        output_tokens=300,
-        cached_tokens=200,
-        reasoning_tokens=40,
-    )
+    assert_call(only_record(instrumented), model="gpt-4o-mini-2024-07-18", **RECORDED_USAGE)
     assert len(fake.requests) == 1
 
 
@@ -186,10 +157,7 @@ async def test_responses_non_stream(
         model="gpt-4o-mini-2024-07-18",
         operation="chat",
         stream=False,
-        input_tokens=1200,
-        output_tokens=300,
-        cached_tokens=200,
-        reasoning_tokens=40,
+        **RECORDED_USAGE,
         request_id=response.id,
     )
     assert record["cost"] == pytest.approx(
@@ -202,12 +170,7 @@ async def test_usage_details_absent_means_zero_cached_and_reasoning(
     instrumented: Instrumented, clients: Clients
 ) -> None:
     client = clients.openai()
-    await invoke(
-        client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=chat_messages(directive(prompt_tokens=10, completion_tokens=5, details=0)),
-        )
-    )
+    await chat(client, "gpt-4o-mini", directive(prompt_tokens=10, completion_tokens=5, details=0))
     record = only_record(instrumented)
     assert (record["input_tokens"], record["cached_tokens"], record["reasoning_tokens"]) == (10, 0, 0)
     assert record["usage_missing"] is False

@@ -13,16 +13,12 @@ from ai_usage_monitor.context import usage_context
 from tests.conftest import Instrumented
 from tests.instrumentation.openai_support import (
     Clients,
+    chat,
     chat_messages,
-    clients,
     directive,
     drain,
-    fake,
-    flavour,
     invoke,
 )
-
-__all__ = ["clients", "fake", "flavour"]  # fixtures, used by name
 
 
 async def _raised(call: Any) -> BaseException:
@@ -82,13 +78,7 @@ async def test_chat_stream_error_midway_records_one_failure(
     instrumented: Instrumented, clients: Clients, fake: Any
 ) -> None:
     client = clients.openai()
-    stream = await invoke(
-        client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=chat_messages(directive(chunks=5, stream_error_after=2)),
-            stream=True,
-        )
-    )
+    stream = await chat(client, "gpt-4o-mini", directive(chunks=5, stream_error_after=2), stream=True)
     received: list[Any] = []
     with pytest.raises(openai.APIError) as caught:
         received.extend(await drain(stream))

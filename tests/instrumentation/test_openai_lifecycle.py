@@ -21,16 +21,12 @@ from ai_usage_monitor.instrumentation.openai import OpenAIUsageInstrumentor
 from tests.conftest import Instrumented
 from tests.instrumentation.openai_support import (
     Clients,
+    chat,
     chat_messages,
-    clients,
     directive,
     drain,
-    fake,
-    flavour,
     invoke,
 )
-
-__all__ = ["clients", "fake", "flavour"]  # fixtures, used by name
 
 USAGE = {"prompt_tokens": 300, "completion_tokens": 60, "cached_tokens": 30, "reasoning_tokens": 10}
 
@@ -87,7 +83,7 @@ def test_every_target_is_patched_and_uninstrument_restores_the_originals(instrum
 async def test_no_record_after_uninstrument(instrumented: Instrumented, clients: Clients, fake: Any) -> None:
     inst.uninstrument()
     client = clients.openai()
-    await invoke(client.chat.completions.create(model="gpt-4o-mini", messages=chat_messages("hi")))
+    await chat(client, "gpt-4o-mini", "hi")
     assert instrumented.records() == [] and len(fake.requests) == 1
 
 
@@ -95,10 +91,8 @@ async def test_instrument_twice_records_once(instrumented: Instrumented, clients
     inst.instrument(records_dir=instrumented.records_dir, timezone="Asia/Shanghai")
     inst.instrument(records_dir=instrumented.records_dir, timezone="Asia/Shanghai")
     client = clients.openai()
-    await invoke(client.chat.completions.create(model="gpt-4o-mini", messages=chat_messages("hi")))
-    stream = await invoke(
-        client.chat.completions.create(model="gpt-4o-mini", messages=chat_messages("hi"), stream=True)
-    )
+    await chat(client, "gpt-4o-mini", "hi")
+    stream = await chat(client, "gpt-4o-mini", "hi", stream=True)
     await drain(stream)
     assert len(instrumented.records()) == 2 and len(fake.requests) == 2
     assert fake.requests[1].json["stream_options"] == {"include_usage": True}
@@ -118,9 +112,7 @@ async def test_span_attributes_of_a_successful_call(
 ) -> None:
     client = clients.compatible()
     with usage_context(user_id="u7", anchor_id="a7", session_id="s7", function="话术生成"):
-        await invoke(
-            client.chat.completions.create(model="qwen-plus", messages=chat_messages(directive(**USAGE)))
-        )
+        await chat(client, "qwen-plus", directive(**USAGE))
     (span,) = spans.get_finished_spans()
     (record,) = instrumented.records()
     assert span.name == "chat qwen-plus" and span.kind is SpanKind.CLIENT
@@ -174,11 +166,7 @@ async def test_span_of_a_stream_ends_with_its_usage(
     instrumented: Instrumented, clients: Clients, spans: InMemorySpanExporter
 ) -> None:
     client = clients.openai()
-    stream = await invoke(
-        client.chat.completions.create(
-            model="gpt-4o-mini", messages=chat_messages(directive(**USAGE)), stream=True
-        )
-    )
+    stream = await chat(client, "gpt-4o-mini", directive(**USAGE), stream=True)
     assert spans.get_finished_spans() == ()
     await drain(stream)
     (span,) = spans.get_finished_spans()
@@ -194,9 +182,7 @@ async def test_span_of_a_failed_call(
 ) -> None:
     client = clients.openai()
     with pytest.raises(openai.RateLimitError):
-        await invoke(
-            client.chat.completions.create(model="gpt-4o-mini", messages=chat_messages(directive(error=429)))
-        )
+        await chat(client, "gpt-4o-mini", directive(error=429))
     (span,) = spans.get_finished_spans()
     attributes = dict(span.attributes or {})
     assert attributes["error.type"] == "RateLimitError"
@@ -260,9 +246,7 @@ async def test_azure_client_gets_no_stream_options(
     client = cls(api_key="k", api_version="2024-10-21", base_url=fake.openai_base_url, max_retries=0)
     try:
         with pytest.raises(openai.NotFoundError):  # the fake serves no Azure deployment routes
-            await invoke(
-                client.chat.completions.create(model="gpt-4o-mini", messages=chat_messages("hi"), stream=True)
-            )
+            await chat(client, "gpt-4o-mini", "hi", stream=True)
     finally:
         await invoke(client.close())
     assert "stream_options" not in fake.requests[0].json

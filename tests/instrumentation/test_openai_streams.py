@@ -15,26 +15,17 @@ from ai_usage_monitor.context import usage_context
 from tests.conftest import Instrumented
 from tests.instrumentation.openai_support import (
     Clients,
+    chat,
     chat_messages,
-    clients,
     directive,
     drain,
-    fake,
-    flavour,
     invoke,
+    only_record,
     pricer_cost,
     qwen_plus_cost,
 )
 
-__all__ = ["clients", "fake", "flavour"]  # fixtures, used by name
-
 USAGE = {"prompt_tokens": 900, "completion_tokens": 120, "cached_tokens": 100, "reasoning_tokens": 20}
-
-
-def only_record(instrumented: Instrumented) -> dict[str, Any]:
-    records = instrumented.records()
-    assert len(records) == 1, records
-    return records[0]
 
 
 def assert_usage(record: dict[str, Any], usage: dict[str, int]) -> None:
@@ -62,11 +53,7 @@ async def test_stream_usage_is_asked_for_and_its_chunk_hidden(
 ) -> None:
     client = clients.openai()
     with usage_context(user_id="u1", function="话术生成"):
-        stream = await invoke(
-            client.chat.completions.create(
-                model="gpt-4o-mini", messages=chat_messages(directive(chunks=4, **USAGE)), stream=True
-            )
-        )
+        stream = await chat(client, "gpt-4o-mini", directive(chunks=4, **USAGE), stream=True)
     chunks = await drain(stream)
     assert len(chunks) == 5  # four pieces and the finish chunk; the usage-only chunk is hidden
     assert all(chunk.choices for chunk in chunks) and all(chunk.usage is None for chunk in chunks)
@@ -88,13 +75,8 @@ async def test_callers_own_include_usage_chunk_reaches_the_caller(
     instrumented: Instrumented, clients: Clients, fake: Any
 ) -> None:
     client = clients.compatible()
-    stream = await invoke(
-        client.chat.completions.create(
-            model="qwen-plus",
-            messages=chat_messages(directive(chunks=3, **USAGE)),
-            stream=True,
-            stream_options={"include_usage": True},
-        )
+    stream = await chat(
+        client, "qwen-plus", directive(chunks=3, **USAGE), stream=True, stream_options={"include_usage": True}
     )
     chunks = await drain(stream)
     assert chunks[-1].choices == [] and chunks[-1].usage.prompt_tokens == 900
@@ -112,13 +94,8 @@ async def test_callers_include_usage_false_is_respected(
     instrumented: Instrumented, clients: Clients, fake: Any
 ) -> None:
     client = clients.openai()
-    stream = await invoke(
-        client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=chat_messages(directive(**USAGE)),
-            stream=True,
-            stream_options={"include_usage": False},
-        )
+    stream = await chat(
+        client, "gpt-4o-mini", directive(**USAGE), stream=True, stream_options={"include_usage": False}
     )
     await drain(stream)
     assert fake.requests[0].json["stream_options"] == {"include_usage": False}
@@ -130,11 +107,7 @@ async def test_stream_usage_setting_off_leaves_the_request_alone(
 ) -> None:
     inst.instrument(records_dir=instrumented.records_dir, timezone="Asia/Shanghai", stream_usage=False)
     client = clients.openai()
-    stream = await invoke(
-        client.chat.completions.create(
-            model="gpt-4o-mini", messages=chat_messages(directive(**USAGE)), stream=True
-        )
-    )
+    stream = await chat(client, "gpt-4o-mini", directive(**USAGE), stream=True)
     chunks = await drain(stream)
     assert "stream_options" not in fake.requests[0].json
     assert chunks and all(chunk.choices for chunk in chunks)
@@ -150,11 +123,7 @@ async def test_stream_abandoned_after_two_chunks_records_once(
     client = clients.openai()
 
     async def read_two() -> Any:
-        stream = await invoke(
-            client.chat.completions.create(
-                model="gpt-4o-mini", messages=chat_messages(directive(chunks=6, **USAGE)), stream=True
-            )
-        )
+        stream = await chat(client, "gpt-4o-mini", directive(chunks=6, **USAGE), stream=True)
         assert len(await drain(stream, limit=2)) == 2
         return stream if how != "break_out_of_scope" else None  # else dropped here, as after a `break`
 
@@ -172,11 +141,7 @@ async def test_stream_abandoned_after_two_chunks_records_once(
 
 async def test_with_block_records(instrumented: Instrumented, clients: Clients, fake: Any) -> None:
     client = clients.openai()
-    stream = await invoke(
-        client.chat.completions.create(
-            model="gpt-4o-mini", messages=chat_messages(directive(**USAGE)), stream=True
-        )
-    )
+    stream = await chat(client, "gpt-4o-mini", directive(**USAGE), stream=True)
     if clients.is_async:
         async with stream as entered:
             assert entered is stream
@@ -192,11 +157,7 @@ async def test_with_block_records(instrumented: Instrumented, clients: Clients, 
 
 async def test_with_block_left_early_records_once(instrumented: Instrumented, clients: Clients) -> None:
     client = clients.openai()
-    stream = await invoke(
-        client.chat.completions.create(
-            model="gpt-4o-mini", messages=chat_messages(directive(chunks=6, **USAGE)), stream=True
-        )
-    )
+    stream = await chat(client, "gpt-4o-mini", directive(chunks=6, **USAGE), stream=True)
     if clients.is_async:
         async with stream:
             await drain(stream, limit=1)

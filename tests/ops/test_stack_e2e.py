@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -22,7 +21,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.records import UsageRecord
-from tests.ops._procs import AlertmanagerServer, monitor_server
 from tests.ops._support import (
     DASHBOARD_FILES,
     PROMETHEUS_DIR,
@@ -36,12 +34,16 @@ from tests.ops._support import (
     threshold_constants,
     variable_values,
 )
+from tests.support.alertmanager import AlertmanagerServer
 from tests.support.prometheus import PrometheusServer
+from tests.support.records import write_records
+from tests.support.servers import serve_monitor
 
 # The stack is started once per module: keep these tests on one xdist worker (`--dist loadgroup`).
 pytestmark = pytest.mark.xdist_group("ops-stack")
 
 TZ = "Asia/Shanghai"
+ZONE = ZoneInfo(TZ)
 MONITOR_JOB = "ai-usage-monitor"
 
 
@@ -50,12 +52,12 @@ def _record(
     model: str,
     function: str,
     cost: float,
+    duration_ms: float = 800.0,
     *,
     anchor: str,
     user: str,
     ok: bool = True,
     priced: bool = True,
-    duration_ms: float = 800.0,
 ) -> UsageRecord:
     return UsageRecord(
         timestamp=time.time(),
@@ -80,49 +82,32 @@ def _record(
     )
 
 
-def _first_batch() -> list[UsageRecord]:
-    """Worth 215 CNY today: over the 200 CNY daily limit of prometheus/rules.yml."""
+def _batch(plus: tuple[float, float], max_: tuple[float, float]) -> list[UsageRecord]:
+    """The same four calls each time: qwen-plus and qwen-max at ``(cost, duration_ms)``, one failed OpenAI
+    call and one unpriced model."""
     return [
-        _record(
-            "dashscope", "qwen-plus", "实时分析", 120.0, anchor="anchor_1", user="user_1", duration_ms=1234.5
-        ),
-        _record(
-            "dashscope", "qwen-max", "话术生成", 95.0, anchor="anchor_2", user="user_2", duration_ms=5600.0
-        ),
+        _record("dashscope", "qwen-plus", "实时分析", *plus, anchor="anchor_1", user="user_1"),
+        _record("dashscope", "qwen-max", "话术生成", *max_, anchor="anchor_2", user="user_2"),
         _record("openai", "gpt-4o-mini", "实时分析", 0.0, anchor="anchor_1", user="user_3", ok=False),
         _record(
             "dashscope", "qwen-unlisted", "实时分析", 0.0, anchor="anchor_2", user="user_1", priced=False
         ),
     ]
+
+
+def _first_batch() -> list[UsageRecord]:
+    """Worth 215 CNY today: over the 200 CNY daily limit of prometheus/rules.yml."""
+    return _batch(plus=(120.0, 1234.5), max_=(95.0, 5600.0))
 
 
 def _second_batch() -> list[UsageRecord]:
     """Written while Prometheus scrapes, so that rates and increases are not zero."""
-    return [
-        _record(
-            "dashscope", "qwen-plus", "实时分析", 1.5, anchor="anchor_1", user="user_1", duration_ms=900.0
-        ),
-        _record(
-            "dashscope", "qwen-max", "话术生成", 2.0, anchor="anchor_2", user="user_2", duration_ms=7000.0
-        ),
-        _record("openai", "gpt-4o-mini", "实时分析", 0.0, anchor="anchor_1", user="user_3", ok=False),
-        _record(
-            "dashscope", "qwen-unlisted", "实时分析", 0.0, anchor="anchor_2", user="user_1", priced=False
-        ),
-    ]
-
-
-def _append(records_dir: Path, records: list[UsageRecord]) -> None:
-    tz = ZoneInfo(TZ)
-    for record in records:
-        day = datetime.fromtimestamp(record.timestamp, tz).date().isoformat()
-        with (records_dir / f"usage_{day}.jsonl").open("ab") as file:
-            file.write(record.to_json_line())
+    return _batch(plus=(1.5, 900.0), max_=(2.0, 7000.0))
 
 
 def _wait_clear_of_midnight() -> None:
     """The test's records must all fall on one local day: never start within 90 s of midnight."""
-    now = datetime.now(ZoneInfo(TZ))
+    now = datetime.now(ZONE)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     left = (midnight - now).total_seconds()
     if left < 90:
@@ -157,17 +142,6 @@ class Stack:
     total_cost: float
     total_calls: int
 
-    def query_range(self, promql: str, seconds: int = 60) -> list[dict[str, Any]]:
-        end = time.time()
-        answer = self.prometheus.client.get(
-            "/api/v1/query_range", params={"query": promql, "start": end - seconds, "end": end, "step": "2"}
-        )
-        body = answer.json()
-        if answer.status_code != 200 or body.get("status") != "success":
-            raise AssertionError(f"{answer.status_code}: {body.get('error', body)}")
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
@@ -176,7 +150,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     records_dir = base / "records"
     records_dir.mkdir()
     first, second = _first_batch(), _second_batch()
-    _append(records_dir, first)
+    write_records(records_dir, first, ZONE)
     settings = Settings(
         records_dir=records_dir,
         index_dir=base / "index",
@@ -185,7 +159,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         metrics_anchor_labels=True,
         raise_internal_errors=True,
     )
-    with monitor_server(settings) as monitor_url:
+    with serve_monitor(settings) as monitor_url:
         alertmanager = AlertmanagerServer.start(base / "alertmanager", _alertmanager_config(monitor_url))
         try:
             rules = {path.name: path.read_text(encoding="utf-8") for path in rule_files()}
@@ -198,7 +172,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             ) as prometheus:
                 prometheus.wait_for_target_up(MONITOR_JOB)
                 prometheus.wait_for(f'count_over_time(up{{job="{MONITOR_JOB}"}}[1m]) >= 3', timeout=20)
-                _append(records_dir, second)
+                write_records(records_dir, second, ZONE)
                 calls = len(first) + len(second)
                 prometheus.wait_for(
                     "sum(ai_usage_requests_total)",
@@ -227,7 +201,11 @@ def test_every_grafana_panel_query_runs_and_returns_data(stack: Stack) -> None:
         for query in panel_queries(path):
             promql = substitute(query.expr, values)
             try:
-                result = stack.prometheus.query(promql) if query.instant else stack.query_range(promql)
+                result = (
+                    stack.prometheus.query(promql)
+                    if query.instant
+                    else stack.prometheus.query_range(promql, step="2")
+                )
             except Exception as exc:  # every failing panel is listed, not just the first
                 problems.append(f"{query.id}: {promql!r} failed: {exc}")
                 continue

@@ -21,18 +21,6 @@ def settings_for(tmp: Path, timezone: str = "Asia/Shanghai", **extra: Any) -> Se
     return Settings(records_dir=tmp / "records", timezone=timezone, tail_interval=0.05, **extra)
 
 
-def file_for(records_dir: Path, tz: tzinfo, ts: float) -> Path:
-    return records_dir / f"usage_{datetime.fromtimestamp(ts, tz).date().isoformat()}.jsonl"
-
-
-def write_records(records_dir: Path, tz: tzinfo, records: Iterable[UsageRecord]) -> None:
-    """Append each record as one line to the file of its local date, as the JSONL exporter does."""
-    records_dir.mkdir(parents=True, exist_ok=True)
-    for r in records:
-        with file_for(records_dir, tz, r.timestamp).open("ab") as f:
-            f.write(r.to_json_line())
-
-
 def make_records(n: int, start: float, end: float, seed: int = 7) -> list[UsageRecord]:
     """``n`` varied records with timestamps in ``[start, end)``: failures, unpriced calls, unknown tokens."""
     rnd = random.Random(seed)

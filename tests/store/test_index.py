@@ -15,7 +15,8 @@ import pytest
 from ai_usage_monitor.records import UsageRecord
 from ai_usage_monitor.store import queries
 from ai_usage_monitor.store.index import UsageStore
-from tests.store.helpers import file_for, make_records, settings_for, write_records
+from tests.store.helpers import make_records, settings_for
+from tests.support.records import record_file, write_records
 
 NOW = time.time()
 
@@ -27,7 +28,7 @@ def totals(store: UsageStore) -> tuple[int, float]:
 
 def test_second_process_appends_are_seen_without_restart(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    write_records(settings.records_dir, settings.tz, make_records(20, NOW - 3600, NOW))
+    write_records(settings.records_dir, make_records(20, NOW - 3600, NOW), settings.tz)
     script = textwrap.dedent(
         """
         import os, sys, time
@@ -43,7 +44,7 @@ def test_second_process_appends_are_seen_without_restart(tmp_path: Path) -> None
     with UsageStore(settings) as store:
         assert store.refresh() == 20
         store.start_tailing()
-        target = file_for(settings.records_dir, settings.tz, NOW)
+        target = record_file(settings.records_dir, settings.tz, NOW)
         subprocess.run([sys.executable, "-c", script, str(target), "30"], check=True, timeout=60)
         written = time.monotonic()
         deadline = written + 5
@@ -59,7 +60,7 @@ def test_second_process_appends_are_seen_without_restart(tmp_path: Path) -> None
 def test_torn_and_corrupt_lines_are_counted_and_nothing_else_is_lost(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     good = make_records(10, NOW - 60, NOW)
-    path = file_for(settings.records_dir, settings.tz, NOW)
+    path = record_file(settings.records_dir, settings.tz, NOW)
     path.parent.mkdir(parents=True)
     lines = [r.to_json_line() for r in good]
     corrupt = [
@@ -96,7 +97,7 @@ def test_torn_and_corrupt_lines_are_counted_and_nothing_else_is_lost(tmp_path: P
 
 def test_restart_reads_only_new_bytes(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    write_records(settings.records_dir, settings.tz, make_records(300, NOW - 5 * 86400, NOW))
+    write_records(settings.records_dir, make_records(300, NOW - 5 * 86400, NOW), settings.tz)
     total_bytes = sum(p.stat().st_size for p in settings.records_dir.glob("usage_*.jsonl"))
     with UsageStore(settings) as store:
         assert store.refresh() == 300
@@ -107,7 +108,7 @@ def test_restart_reads_only_new_bytes(tmp_path: Path) -> None:
         assert store.bytes_read == 0
         assert totals(store) == before
         extra = UsageRecord(timestamp=NOW, model="after-restart")
-        write_records(settings.records_dir, settings.tz, [extra])
+        write_records(settings.records_dir, [extra], settings.tz)
         assert store.refresh() == 1
         assert store.bytes_read == len(extra.to_json_line())
 
@@ -118,7 +119,7 @@ def test_rebuild_equals_incremental_and_progress_is_reported(tmp_path: Path) -> 
     seen: list[tuple[int, int]] = []
     with UsageStore(settings) as store:
         for i in range(0, 400, 50):  # ingested bit by bit
-            write_records(settings.records_dir, settings.tz, records[i : i + 50])
+            write_records(settings.records_dir, records[i : i + 50], settings.tz)
             store.refresh()
         incremental = (queries.summarize(store, None), queries.metric_totals(store))
         assert store.rebuild(progress=lambda done, total: seen.append((done, total))) == 400
@@ -135,8 +136,8 @@ def test_rebuild_equals_incremental_and_progress_is_reported(tmp_path: Path) -> 
 
 def test_truncated_or_replaced_file_is_read_again(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    path = file_for(settings.records_dir, settings.tz, NOW)
-    write_records(settings.records_dir, settings.tz, make_records(5, NOW - 10, NOW))
+    path = record_file(settings.records_dir, settings.tz, NOW)
+    write_records(settings.records_dir, make_records(5, NOW - 10, NOW), settings.tz)
     with UsageStore(settings) as store:
         assert store.refresh() == 5
         replacement = make_records(2, NOW - 10, NOW, seed=3)
@@ -152,7 +153,7 @@ def test_truncated_or_replaced_file_is_read_again(tmp_path: Path) -> None:
 
 def test_queries_from_many_threads_while_tailing(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    write_records(settings.records_dir, settings.tz, make_records(200, NOW - 3600, NOW))
+    write_records(settings.records_dir, make_records(200, NOW - 3600, NOW), settings.tz)
     errors: list[BaseException] = []
     with UsageStore(settings) as store:
         store.refresh()
@@ -169,7 +170,7 @@ def test_queries_from_many_threads_while_tailing(tmp_path: Path) -> None:
         for t in threads:
             t.start()
         for i in range(10):
-            write_records(settings.records_dir, settings.tz, make_records(10, NOW - 60, NOW, seed=100 + i))
+            write_records(settings.records_dir, make_records(10, NOW - 60, NOW, seed=100 + i), settings.tz)
             time.sleep(0.01)
         for t in threads:
             t.join()
@@ -182,7 +183,7 @@ def test_queries_from_many_threads_while_tailing(tmp_path: Path) -> None:
 
 def test_index_held_by_another_process_falls_back_to_memory(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    write_records(settings.records_dir, settings.tz, make_records(30, NOW - 60, NOW))
+    write_records(settings.records_dir, make_records(30, NOW - 60, NOW), settings.tz)
     with UsageStore(settings) as store:
         store.refresh()
     holder = subprocess.Popen(
@@ -209,11 +210,11 @@ def test_index_held_by_another_process_falls_back_to_memory(tmp_path: Path) -> N
 
 def test_read_only_store_answers_without_writing(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    write_records(settings.records_dir, settings.tz, make_records(40, NOW - 60, NOW))
+    write_records(settings.records_dir, make_records(40, NOW - 60, NOW), settings.tz)
     with UsageStore(settings) as store:
         store.refresh()
         expected = totals(store)
-    write_records(settings.records_dir, settings.tz, make_records(5, NOW - 60, NOW, seed=5))
+    write_records(settings.records_dir, make_records(5, NOW - 60, NOW, seed=5), settings.tz)
     with UsageStore(settings, read_only=True) as store:
         assert store.mode == "read_only"
         assert store.refresh() == 0
@@ -227,7 +228,7 @@ def test_settled_files_are_read_in_place_and_an_append_meanwhile_is_not_lost(
 ) -> None:
     settings = settings_for(tmp_path)
     records = make_records(200, NOW - 3 * 86400, NOW)
-    write_records(settings.records_dir, settings.tz, records)
+    write_records(settings.records_dir, records, settings.tz)
     old = time.time() - 3600
     files = sorted(settings.records_dir.glob("usage_*.jsonl"))
     for path in files:

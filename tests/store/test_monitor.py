@@ -19,7 +19,8 @@ from ai_usage_monitor import get_usage_monitor
 from ai_usage_monitor.records import UsageRecord
 from ai_usage_monitor.store import periods
 from ai_usage_monitor.store.reports import REPORT_NAME_RE
-from tests.store.helpers import group, in_range, make_records, tokens, write_records
+from tests.store.helpers import group, in_range, make_records, tokens
+from tests.support.records import write_records
 
 ROOT = Path(__file__).resolve().parents[2]
 TZ_NAME = "Asia/Shanghai"
@@ -34,7 +35,7 @@ def written(tmp_path: Path) -> tuple[Path, list[UsageRecord]]:
     records += [
         UsageRecord(timestamp=now - 2, user_id="big_spender", model="qwen-max", cost=5.0, priced=True)
     ]
-    write_records(tmp_path / "records", ZoneInfo(TZ_NAME), records)
+    write_records(tmp_path / "records", records, ZoneInfo(TZ_NAME))
     return tmp_path / "records", records
 
 
@@ -80,7 +81,7 @@ def test_monitor_methods_equal_hand_aggregation(written: tuple[Path, list[UsageR
     assert trend[0]["cost"] == 0.0  # 30 days back is before the first record
 
     # new records are seen by the next call
-    write_records(records_dir, tz, [UsageRecord(timestamp=time.time(), model="late", cost=1.0, priced=True)])
+    write_records(records_dir, [UsageRecord(timestamp=time.time(), model="late", cost=1.0, priced=True)], tz)
     assert monitor.get_daily_summary().by_model["late"]["calls"] == 1
 
 

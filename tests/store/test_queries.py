@@ -22,8 +22,8 @@ from tests.store.helpers import (
     rate,
     settings_for,
     tokens,
-    write_records,
 )
+from tests.support.records import write_records
 
 # 2025-11-03 12:00 in New York: the window of 40 days before it holds the DST fall-back of 2025-11-02.
 NOW = datetime(2025, 11, 3, 12, tzinfo=ZoneInfo("America/New_York")).timestamp()
@@ -42,7 +42,7 @@ def indexed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Us
         datetime(2025, 11, 2, 1, 30, tzinfo=ZoneInfo("America/New_York"), fold=f).timestamp() for f in (0, 1)
     ]
     records += [UsageRecord(timestamp=t, model="edge", function="边界", cost=1.0, priced=True) for t in edges]
-    write_records(settings.records_dir, tz, records)
+    write_records(settings.records_dir, records, tz)
     with UsageStore(settings) as store:
         store.refresh()
         yield store, records
@@ -149,7 +149,9 @@ def test_cost_trend_has_every_day_and_matches_local_dates(
 
 def test_unpriced_errors_latency(indexed: tuple[UsageStore, list[UsageRecord]]) -> None:
     store, records = indexed
-    unpriced = group((r for r in records if not r.priced and not r.usage_missing), lambda r: (r.provider, r.model))
+    unpriced = group(
+        (r for r in records if not r.priced and not r.usage_missing), lambda r: (r.provider, r.model)
+    )
     got = queries.unpriced_models(store, None)
     assert {(u["provider"], u["model"]): u["calls"] for u in got} == {
         k: v["calls"] for k, v in unpriced.items()
@@ -196,7 +198,7 @@ def test_all_time_metrics_fold_in_new_records(indexed: tuple[UsageStore, list[Us
 
     check()
     extra = make_records(50, NOW - 60, NOW, seed=99)
-    write_records(store.records_dir, store.tz, extra)
+    write_records(store.records_dir, extra, store.tz)
     assert store.refresh() == 50
     records.extend(extra)
     check()  # folded in from the new batch only

@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import httpx
+from tests.support.processes import ServerProcess
 
-__all__ = ["PrometheusError", "PrometheusServer", "free_port", "prometheus_binary", "scrape_job"]
+__all__ = ["PrometheusError", "PrometheusServer", "prometheus_binary", "scrape_job"]
 
 Vector = list[dict[str, Any]]
 
@@ -35,14 +31,6 @@ def prometheus_binary() -> str:
     if path is None:
         raise PrometheusError("the prometheus binary is not installed (Debian package 'prometheus')")
     return path
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (a server that cannot take a socket must be given a number)."""
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def scrape_job(
@@ -66,18 +54,11 @@ def scrape_job(
     return job
 
 
-@dataclass
-class PrometheusServer:
+class PrometheusServer(ServerProcess):
     """A running Prometheus process; use :meth:`start`, then as a context manager or call :meth:`stop`."""
 
-    workdir: Path
-    port: int
-    process: subprocess.Popen[bytes]
-    client: httpx.Client = field(repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    name: ClassVar[str] = "prometheus"
+    error: ClassVar[type[Exception]] = PrometheusError
 
     @classmethod
     def start(
@@ -112,24 +93,9 @@ class PrometheusServer:
         config_path = workdir / "prometheus.yml"
         # JSON is YAML: no YAML library needed.
         config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
-        last_error: PrometheusError | None = None
-        for _attempt in range(3):  # the free port may be taken between the probe and Prometheus' bind
-            server = cls._launch(workdir, config_path, extra_args)
-            try:
-                server.wait_ready(ready_timeout)
-            except PrometheusError as exc:
-                server.stop()
-                last_error = exc
-                continue
-            return server
-        raise last_error or PrometheusError("prometheus did not start")
-
-    @classmethod
-    def _launch(cls, workdir: Path, config_path: Path, extra_args: Sequence[str]) -> PrometheusServer:
-        port = free_port()
-        log = (workdir / "prometheus.log").open("ab")
-        process = subprocess.Popen(
-            [
+        return cls.launch(
+            workdir,
+            lambda port: [
                 prometheus_binary(),
                 f"--config.file={config_path}",
                 f"--storage.tsdb.path={workdir / 'data'}",
@@ -137,30 +103,9 @@ class PrometheusServer:
                 "--web.enable-lifecycle",
                 *extra_args,
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            client_timeout=10.0,
+            ready_timeout=ready_timeout,
         )
-        log.close()
-        return cls(workdir, port, process, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0))
-
-    def log_tail(self, lines: int = 30) -> str:
-        path = self.workdir / "prometheus.log"
-        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise PrometheusError(f"prometheus exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if self.client.get("/-/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise PrometheusError(f"prometheus not ready after {timeout} s:\n{self.log_tail()}")
 
     def _api(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         answer = self.client.get(f"/api/v1/{path}", params=params)
@@ -234,19 +179,3 @@ class PrometheusServer:
         answer = self.client.post("/-/reload")
         if answer.status_code != 200:
             raise PrometheusError(f"reload failed: {answer.status_code} {answer.text}")
-
-    def stop(self) -> None:
-        self.client.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    def __enter__(self) -> PrometheusServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

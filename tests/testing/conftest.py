@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import dashscope
 import pytest
 
 from ai_usage_monitor.testing.fake_provider import FakeProvider
+from tests.support.dashscope import close_shared_aio_session, dashscope_aimed_at
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +26,8 @@ def fake(module_fake: FakeProvider) -> FakeProvider:
 @pytest.fixture
 def dashscope_fake(fake: FakeProvider) -> Iterator[FakeProvider]:
     """``dashscope`` aimed at the fake (URL read per call), its URL and key restored afterwards."""
-    saved = dashscope.base_http_api_url, dashscope.api_key
-    dashscope.base_http_api_url = fake.dashscope_base_url
-    dashscope.api_key = "test"
-    try:
-        yield fake
-    finally:
-        dashscope.base_http_api_url, dashscope.api_key = saved
+    with dashscope_aimed_at(fake) as aimed:
+        yield aimed
 
 
 @pytest.fixture
@@ -41,6 +36,4 @@ async def aio_dashscope_fake(dashscope_fake: FakeProvider) -> AsyncIterator[Fake
     try:
         yield dashscope_fake
     finally:
-        close = getattr(dashscope, "close_shared_aio_session", None)
-        if close is not None:
-            await close()
+        await close_shared_aio_session()

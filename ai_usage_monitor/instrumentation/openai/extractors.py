@@ -106,6 +106,19 @@ class Endpoint:
     port: int | None
 
 
+def _client_endpoint(client: Any) -> Endpoint:
+    """:func:`endpoint_of`, remembered per base URL object (a client's URL is replaced, never mutated)."""
+    url = getattr(client, "base_url", None)
+    hit = _endpoints.get(id(url))
+    if hit is not None and hit[0] is url and hit[1] is type(client):
+        return hit[2]
+    endpoint = endpoint_of(client)
+    if len(_endpoints) >= _ENDPOINTS_LIMIT:
+        _endpoints.clear()
+    _endpoints[id(url)] = (url, type(client), endpoint)  # holding the URL keeps its id from being reused
+    return endpoint
+
+
 def endpoint_of(client: Any) -> Endpoint:
     """Provider, host and port of an ``OpenAI``-style client, from its ``base_url`` (httpx or httpx2 URL)."""
     url = getattr(client, "base_url", None)
@@ -120,13 +133,20 @@ def endpoint_of(client: Any) -> Endpoint:
     return Endpoint(provider, host or None, port)
 
 
+_endpoints: dict[int, tuple[Any, type[Any], Endpoint]] = {}
+_ENDPOINTS_LIMIT = 256
+
+
 def _get(obj: Any, name: str) -> Any:
     """A field of an SDK model or of its JSON dict; ``None`` when absent."""
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):
         return obj.get(name)
-    return getattr(obj, name, None)
+    value = getattr(obj, name, None)  # SDK models: checked before the slower ABC test for other mappings
+    if value is None and isinstance(obj, Mapping):
+        return obj.get(name)
+    return value
 
 
 def _count(obj: Any, name: str) -> int | None:
@@ -176,8 +196,10 @@ def _merge_tokens(target: Usage, tokens: Usage) -> None:
 
 def chat_finish_reasons(choices: Any) -> tuple[str, ...]:
     """The finish reasons of a completion's (or a chunk's) choices that have one."""
-    reasons = (_text(choice, "finish_reason") for choice in choices or ())
-    return tuple(reason for reason in reasons if reason)
+    if not choices:
+        return ()
+    reasons = [_text(choice, "finish_reason") for choice in choices]
+    return tuple([reason for reason in reasons if reason])
 
 
 def chat_completion_usage(completion: Any) -> Usage:
@@ -238,9 +260,11 @@ def observe_chat_chunk(call: CallInfo, state: StreamState, chunk: Any) -> bool:
     if usage.request_id is None:
         usage.request_id = _response_id(chunk)
     choices = _get(chunk, "choices")
-    reasons = chat_finish_reasons(choices)
-    if reasons:
-        usage.finish_reasons += reasons
+    if choices:
+        for choice in choices:
+            reason = _text(choice, "finish_reason")
+            if reason:
+                usage.finish_reasons += (reason,)
     tokens = _get(chunk, "usage")
     if tokens is None:
         return False
@@ -297,7 +321,7 @@ class _OpenAIExtractor:
     operation: str = "chat"
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallInfo:
-        endpoint = endpoint_of(getattr(instance, "_client", None))
+        endpoint = _client_endpoint(getattr(instance, "_client", None))
         return CallInfo(
             provider=endpoint.provider,
             operation=self.operation,
