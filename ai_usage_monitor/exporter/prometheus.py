@@ -7,6 +7,9 @@ value, once given its own label, keeps it until the server stops (at most 2×N v
 newcomers stay in ``other`` until a restart), and a value promoted after the first scrape counts under its
 own label from that scrape on: what it had used before stays in ``other``, which therefore never shrinks.
 Every counter only grows and the sum over all label values always equals the all-time total.
+
+The all-time families are built again only when new records were indexed (right after the ingest, for a
+collector scraped lately), and ``exposition`` reuses their text until then: a scrape formats only the gauges.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -38,6 +42,7 @@ __all__ = [
     "TOKEN_BUCKETS",
     "StickyTopN",
     "UsageCollector",
+    "exposition",
 ]
 
 #: OpenTelemetry GenAI advice: 0.01 s doubling to 81.92 s, and 1 token ×4 up to 4^13.
@@ -147,13 +152,25 @@ class UsageCollector(Collector):
             else None
         )
         self._lock = threading.Lock()
+        self._families_key = ("metric_families", object())
 
     def describe(self) -> Iterable[Metric]:
         return []
 
     def collect(self) -> Iterable[Metric]:
-        with self._lock:
-            return [*self._counters(), *self._unpriced(), *self._gauges(), *self._histograms()]
+        counters, histograms = self.store.incremental(
+            self._families_key, self._all_time_families, keep=False, recomputes=True
+        )
+        return [*counters, *self._gauges(), *histograms]
+
+    def _all_time_families(self, _after: int, _upto: int, _previous: object) -> tuple[list[Metric], ...]:
+        """The families that change only when records are indexed (rebuilt from cached aggregates), their
+        text rendered here: after an ingest rather than at the next scrape."""
+        with self._lock:  # the label folding keeps state
+            families = [*self._counters(), *self._unpriced()], self._histograms()
+        for family in (*families[0], *families[1]):
+            _text(family)
+        return families
 
     def _counter_rows(self) -> dict[tuple[str, ...], list[float]]:
         labels = (*BASE_LABELS, *self.extra)
@@ -255,6 +272,28 @@ class UsageCollector(Collector):
             labels = [row["operation"], row["provider"], row["model"], row["token_type"]]
             _add_histogram(usage, labels, TOKEN_BUCKETS, row)
         return [duration, usage]
+
+
+def exposition(registry: Collector) -> bytes:
+    """``generate_latest(registry)``, reusing the text of a family collected again unchanged: the very same
+    object, as ``UsageCollector`` hands out its all-time families until new records are indexed."""
+    return b"".join(_text(metric) for metric in registry.collect())
+
+
+class _Family(Collector):
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+
+    def collect(self) -> Iterable[Metric]:
+        return [self.metric]
+
+
+def _text(metric: Metric) -> bytes:
+    text: bytes | None = getattr(metric, "_ai_usage_text", None)
+    if text is None:
+        text = generate_latest(_Family(metric))
+        metric._ai_usage_text = text  # type: ignore[attr-defined]
+    return text
 
 
 def _gauge(name: str, documentation: str, value: float, currency: str) -> GaugeMetricFamily:

@@ -151,7 +151,6 @@ class UsageStore:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
-        self._aggregates = FoldCache(0)
         self._tail_thread: threading.Thread | None = None
         self._tail_stop = threading.Event()
         self._last_refresh: float | None = None
@@ -169,7 +168,8 @@ class UsageStore:
         con.execute("SET preserve_insertion_order = false")
         if self.mode != "read_only":
             self._ensure_schema()
-        self._aggregates.reset(self._read_committed_batch())
+        #: all-time and open-range aggregates, folded forward per ingest batch (see ``incremental``)
+        self._aggregates = FoldCache(self._read_committed_batch())
 
     # ---------------------------------------------------------------- opening
     def _connect(self, read_only: bool) -> tuple[str, duckdb.DuckDBPyConnection]:
@@ -246,22 +246,24 @@ class UsageStore:
         """The newest ingest batch whose rows are visible (batches only grow, until a rebuild)."""
         return self._aggregates.committed
 
-    def incremental(self, key: Hashable, fold: Fold[T], *, keep: bool = True) -> T:
-        """An aggregate kept up to date by folding in only the batches ingested since it was last asked for.
+    def incremental(self, key: Hashable, fold: Fold[T], *, keep: bool = True, recomputes: bool = False) -> T:
+        """An aggregate kept up to date by folding in only the batches ingested since.
 
         ``fold(after_batch, upto_batch, previous)`` returns the aggregate over batches ``<= upto_batch``
         given ``previous`` over batches ``<= after_batch`` (``None`` the first time). ``keep``: an all-time
         aggregate, kept until a rebuild; otherwise (e.g. one per time range) the least recently used of
-        those are dropped beyond a few dozen.
+        those are dropped beyond a few dozen. An aggregate asked for lately is folded forward right after
+        each ingest (``refresh``); one whose ``fold`` ``recomputes`` it whole only if that is quick.
         """
-        return self._aggregates.get(key, fold, keep=keep)
+        return self._aggregates.get(key, fold, keep=keep, recomputes=recomputes)
 
     def _invalidate(self) -> None:
         self._aggregates.reset(self._read_committed_batch())
 
     # ---------------------------------------------------------------- ingest
     def refresh(self, progress: Progress | None = None) -> int:
-        """Ingest every complete line appended since the last refresh; returns how many records were added."""
+        """Ingest every complete line appended since the last refresh, then fold the new batches into the
+        cached aggregates asked for lately; returns how many records were added."""
         if self.mode == "read_only":
             return 0
         with self._lock:
@@ -274,7 +276,9 @@ class UsageStore:
                     log.exception("record index refresh failed")
                 raise
             self._last_error = None
-            return added
+        # Outside the ingest lock: queries may fold the same aggregates meanwhile (one lock each).
+        self._aggregates.catch_up()
+        return added
 
     def _known_files(self, cur: duckdb.DuckDBPyConnection) -> dict[str, _FileState]:
         rows = cur.execute('SELECT file_id, name, inode, head, "offset" FROM files').fetchall()
@@ -522,9 +526,11 @@ class UsageStore:
     def _tail_loop(self) -> None:
         interval = float(self.settings.tail_interval)
         while not self._tail_stop.is_set():
+            started = time.monotonic()
             with contextlib.suppress(Exception):  # logged once by refresh(); retried next tick
                 self.refresh()
-            self._tail_stop.wait(interval)
+            # Ticks ``interval`` apart, however long folding the new rows into cached aggregates took.
+            self._tail_stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
     def stop_tailing(self) -> None:
         self._tail_stop.set()
@@ -542,7 +548,7 @@ class UsageStore:
                 "SELECT count(*), coalesce(sum(records), 0), coalesce(sum(corrupt), 0) FROM files"
             )
             files, records, corrupt = (int(v) for v in row[0])
-            last_record = self.query("SELECT max(ts) FROM records")[0][0]
+            last_record = self.incremental("last_record_timestamp", self._fold_last_record)
         now = time.time()
         if self._closed:
             status = "closed"
@@ -564,6 +570,11 @@ class UsageStore:
             "tailing": self._tail_thread is not None and self._tail_thread.is_alive(),
             "last_error": self._last_error,
         }
+
+    def _fold_last_record(self, after: int, upto: int, previous: float | None) -> float | None:
+        row = self.query("SELECT max(ts) FROM records WHERE batch > ? AND batch <= ?", [after, upto])
+        newest: float | None = row[0][0]
+        return newest if previous is None or (newest is not None and newest > previous) else previous
 
     # ---------------------------------------------------------------- closing
     def close(self) -> None:

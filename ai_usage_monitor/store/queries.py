@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
 
+from ai_usage_monitor.store.cache import Combine, Groups, greatest, least, merge, plus
+
 if TYPE_CHECKING:
     from ai_usage_monitor.store.index import UsageStore
 
@@ -104,12 +106,10 @@ _Acc = dict[tuple[Any, ...], list[Any]]
 #: Ingest batches ``(after, upto]``: a fold reads only the rows they added.
 _Batches = tuple[int, int]
 _T = TypeVar("_T")
-#: Merges two partial aggregates of one column (SQL NULL-aware: NULL is "no rows").
-_Combine = Callable[[Any, Any], Any]
 #: A cached grouping holds at most this many groups; a bigger one is asked of the index each time.
 MAX_CACHED_GROUPS = 10_000
 #: The value of a cached grouping that outgrew ``MAX_CACHED_GROUPS``.
-_OVERFLOW: Final[_Acc] = {}
+_OVERFLOW: Final = Groups()
 
 
 def _where(
@@ -147,65 +147,50 @@ def _cached(
     rng: TimeRange | None,
     filters: Filters | None,
     run: Callable[[_Batches | None, _T | None], _T],
+    *,
+    recomputes: bool = False,
 ) -> _T:
     """``run(batches, previous)`` over ``rng``: folded forward per new batch when ``_cacheable``, else
-    ``run(None, None)`` over every row."""
+    ``run(None, None)`` over every row. ``recomputes``: see ``UsageStore.incremental``."""
     if not _cacheable(rng, filters):
         return run(None, None)
     return store.incremental(
-        (*key, rng), lambda after, upto, previous: run((after, upto), previous), keep=rng is None
+        (*key, rng),
+        lambda after, upto, previous: run((after, upto), previous),
+        keep=rng is None,
+        recomputes=recomputes,
     )
-
-
-def _plus(a: Any, b: Any) -> Any:
-    return b if a is None else a if b is None else a + b
-
-
-def _least(a: Any, b: Any) -> Any:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _greatest(a: Any, b: Any) -> Any:
-    return b if a is None else a if b is None else max(a, b)
-
-
-def _merge(previous: _Acc | None, rows: Sequence[tuple[Any, ...]], combine: Sequence[_Combine]) -> _Acc:
-    """``previous`` with ``rows`` added: a row's last ``len(combine)`` columns are its values, each merged
-    into its group's by ``combine``; the columns before them are the group key."""
-    width = len(combine)
-    acc = dict(previous or {})
-    for row in rows:
-        key, values = row[:-width], row[-width:]
-        old = acc.get(key)
-        acc[key] = (
-            list(values) if old is None else [f(a, b) for f, a, b in zip(combine, old, values, strict=True)]
-        )
-    return acc
 
 
 def _capped_groups(
     store: UsageStore,
     sql: str,
-    combine: Sequence[_Combine],
+    combine: Sequence[Combine],
     rng: TimeRange | None,
     filters: Filters | None = None,
     *extra: str,
     select_params: Sequence[Any] = (),
-) -> _Acc | None:
+    order: Callable[[tuple[Any, ...]], Any] | None = None,
+) -> Groups | None:
     """The rows of ``sql`` (a ``GROUP BY`` whose ``{where}`` is filled in for ``rng``, ``filters`` and
-    ``extra``) merged by group (see ``_merge``); ``None`` when there are more than ``MAX_CACHED_GROUPS``."""
+    ``extra``) merged by group (see ``merge``); ``None`` when there are more than ``MAX_CACHED_GROUPS``.
+    ``order``: rank the groups as part of the fold (so after an ingest rather than when asked)."""
 
-    def run(batches: _Batches | None, previous: _Acc | None) -> _Acc:
+    def run(batches: _Batches | None, previous: Groups | None) -> Groups:
         if previous is _OVERFLOW:
             return _OVERFLOW
         where, params = _where(rng, filters, *extra, batches=batches)
         limit = MAX_CACHED_GROUPS + 1
-        acc = _merge(
+        acc = merge(
             previous,
             store.query(f"{sql.format(where=where)} LIMIT ?", [*select_params, *params, limit]),
             combine,
         )
-        return _OVERFLOW if len(acc) > MAX_CACHED_GROUPS else acc
+        if len(acc) > MAX_CACHED_GROUPS:
+            return _OVERFLOW
+        if order is not None:
+            acc.ranked(order)
+        return acc
 
     groups = _cached(store, (sql, extra, tuple(select_params)), rng, filters, run)
     return None if groups is _OVERFLOW else groups
@@ -214,17 +199,17 @@ def _capped_groups(
 def _groups(
     store: UsageStore,
     sql: str,
-    combine: Sequence[_Combine],
+    combine: Sequence[Combine],
     rng: TimeRange | None,
     filters: Filters | None = None,
     *extra: str,
     select_params: Sequence[Any] = (),
-) -> _Acc:
+) -> Groups:
     """Every group of ``sql`` (see ``_capped_groups``), asked of the index in full when there are too many."""
     groups = _capped_groups(store, sql, combine, rng, filters, *extra, select_params=select_params)
     if groups is None:
         where, params = _where(rng, filters, *extra)
-        groups = _merge(None, store.query(sql.format(where=where), [*select_params, *params]), combine)
+        groups = merge(None, store.query(sql.format(where=where), [*select_params, *params]), combine)
     return groups
 
 
@@ -237,7 +222,7 @@ _SUMMARY_SQL = f"""SELECT model, function, count(*), count(*) FILTER (WHERE succ
                           sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
                           sum(cost), sum(duration_ms), count(*) FILTER (WHERE NOT priced), min(ts), max(ts)
                    FROM records{{where}} GROUP BY model, function"""
-_SUMMARY_COMBINE = (*[_plus] * 10, _least, _greatest)
+_SUMMARY_COMBINE = (*[plus] * 10, least, greatest)
 
 
 def summarize(store: UsageStore, rng: TimeRange | None, filters: Filters | None = None) -> Summary:
@@ -306,10 +291,9 @@ def ranking(
     if _cacheable(rng, filters):
         sql = f"""SELECT {dimension}, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}), sum(cost)
                   FROM records{{where}} GROUP BY {dimension}"""
-        groups = _capped_groups(store, sql, [_plus] * 4, rng, filters, not_null)
+        groups = _capped_groups(store, sql, [plus] * 4, rng, filters, not_null, order=_by_cost)
     if groups is not None:
-        ranked = sorted(((key[0], *values) for key, values in groups.items()), key=_by_cost)
-        rows = ranked[: int(limit)]
+        rows = groups.ranked(_by_cost)[: int(limit)]
     else:
         where, params = _where(rng, filters, not_null)
         rows = store.query(
@@ -362,7 +346,7 @@ def cost_trend(store: UsageStore, days: Sequence[date]) -> list[dict[str, Any]]:
     end = day_start(store.tz, max(days) + timedelta(days=1))
     day_sql, day_params = _local_day_sql(store, start, end)
     sql = f"SELECT {day_sql} AS d, sum(cost), count(*), sum({_TOKENS}) FROM records{{where}} GROUP BY d"
-    groups = _groups(store, sql, [_plus] * 3, TimeRange(start, end), select_params=day_params)
+    groups = _groups(store, sql, [plus] * 3, TimeRange(start, end), select_params=day_params)
     found = {_EPOCH + timedelta(days=int(d)): values for (d,), values in groups.items()}
     out = []
     for day in days:
@@ -380,10 +364,12 @@ def unpriced_models(store: UsageStore, rng: TimeRange | None) -> list[dict[str, 
     Calls whose tokens are unknown (``usage_missing``, e.g. most failures) are unpriced for that reason
     alone and are left out, so a priced model never shows up here.
     """
+    if rng is not None and all(row["last_seen"] < rng.start for row in unpriced_models(store, None)):
+        return []  # none since the range began: the usual case, answered from the all-time list
     sql = f"""SELECT provider, model, count(*), sum({_TOKENS}), max(ts) FROM records{{where}}
               GROUP BY provider, model"""
     unpriced = "NOT priced AND NOT coalesce(usage_missing, false)"
-    groups = _groups(store, sql, [_plus, _plus, _greatest], rng, None, unpriced)
+    groups = _groups(store, sql, [plus, plus, greatest], rng, None, unpriced)
     rows = sorted(
         ((*key, *values) for key, values in groups.items()),
         key=lambda r: (-r[2], _nulls_last(r[0]), _nulls_last(r[1])),
@@ -410,19 +396,29 @@ _ERROR_KEYS = (
 def recent_errors(store: UsageStore, limit: int, rng: TimeRange | None = None) -> list[dict[str, Any]]:
     """Newest failed calls first: ``{"timestamp", "provider", "model", "function", "user_id",
     "anchor_id", "session_id", "error_type", "error_msg"}``."""
+    limit = int(limit)
+    newest = _newest_errors(store, limit, None)
+    if rng is not None:
+        # The all-time newest answer for a range too when they include ``limit`` of its errors, or reach back
+        # past its start (then every error since is among them) — the usual case for a range ending now.
+        inside = [row for row in newest if rng.start <= row[0] < rng.end]
+        if not (len(inside) == limit or len(newest) < limit or newest[-1][0] < rng.start):
+            inside = _newest_errors(store, limit, rng)
+        newest = inside
+    return [dict(zip(_ERROR_KEYS, row, strict=True)) for row in newest]
+
+
+def _newest_errors(store: UsageStore, limit: int, rng: TimeRange | None) -> list[tuple[Any, ...]]:
     columns = ", ".join("ts" if k == "timestamp" else k for k in _ERROR_KEYS)
 
     def run(batches: _Batches | None, previous: list[tuple[Any, ...]] | None) -> list[tuple[Any, ...]]:
         where, params = _where(rng, None, "NOT success", batches=batches)
-        rows = store.query(
-            f"SELECT {columns} FROM records{where} ORDER BY ts DESC LIMIT ?", [*params, int(limit)]
-        )
+        rows = store.query(f"SELECT {columns} FROM records{where} ORDER BY ts DESC LIMIT ?", [*params, limit])
         if previous:
-            rows = sorted([*rows, *previous], key=lambda row: row[0], reverse=True)[: int(limit)]
+            rows = sorted([*rows, *previous], key=lambda row: row[0], reverse=True)[:limit]
         return rows
 
-    rows = _cached(store, ("recent_errors", int(limit)), rng, None, run)
-    return [dict(zip(_ERROR_KEYS, row, strict=True)) for row in rows]
+    return _cached(store, ("recent_errors", limit), rng, None, run)
 
 
 def latency_by_model(store: UsageStore, rng: TimeRange | None) -> list[dict[str, Any]]:
@@ -437,7 +433,7 @@ def latency_by_model(store: UsageStore, rng: TimeRange | None) -> list[dict[str,
             params,
         )
 
-    rows = _cached(store, ("latency_by_model",), rng, None, run)
+    rows = _cached(store, ("latency_by_model",), rng, None, run, recomputes=True)
     return [
         {"model": m or UNKNOWN, "calls": c, "avg_ms": float(a), "p50_ms": float(p50), "p95_ms": float(p95)}
         for m, c, a, (p50, p95) in rows

@@ -55,7 +55,7 @@ def expected_window(ds: Dataset, key: str, generated_at: float) -> Window:
 def assert_totals(actual: dict[str, Any], expected: dict[str, Any]) -> None:
     assert actual["calls"] == expected["calls"]
     assert actual["tokens"] == expected["total_tokens"]
-    assert actual["cost"] == approx(expected["cost"], abs=1e-15)
+    assert actual["cost"] == approx(expected["cost"], rel=1e-12, abs=1e-15)
     assert actual["success_rate"] == approx(expected["success_rate"])
 
 
@@ -94,7 +94,7 @@ def test_dashboard_matches_hand_aggregation(dataset: Dataset, key: str) -> None:
         day = datetime.fromisoformat(row["date"]).date()
         want = aggregate(dataset.records, day_window(day))
         assert (row["calls"], row["tokens"]) == (want["calls"], want["total_tokens"])
-        assert row["cost"] == approx(want["cost"], abs=1e-15)
+        assert row["cost"] == approx(want["cost"], rel=1e-12, abs=1e-15)
 
     for list_key, dimension in (("top_users", "user_id"), ("top_anchors", "anchor_id")):
         want_rows = rank(dataset.records, dimension, window, 10)

@@ -139,7 +139,7 @@ def test_cost_trend_has_every_day(dataset: Dataset, days: int) -> None:
     assert [row["date"] for row in body["data"]] == [d.isoformat() for d in expected_days]
     for row, day in zip(body["data"], expected_days, strict=True):
         expected = aggregate(dataset.records, day_window(day))
-        assert row["cost"] == approx(expected["cost"], abs=1e-15), day
+        assert row["cost"] == approx(expected["cost"], rel=1e-12, abs=1e-15), day
         assert row["calls"] == expected["calls"], day
         assert row["tokens"] == expected["total_tokens"], day
 

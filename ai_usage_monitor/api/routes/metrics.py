@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ai_usage_monitor.api.deps import RegistryDep
+from ai_usage_monitor.exporter.prometheus import exposition
 
 __all__ = ["router"]
 
@@ -19,4 +20,4 @@ router = APIRouter(tags=["metrics"])
     responses={200: {"description": "Prometheus text format", "content": {CONTENT_TYPE_LATEST: {}}}},
 )
 def metrics(registry: RegistryDep) -> Response:
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(registry), media_type=CONTENT_TYPE_LATEST)
