@@ -45,20 +45,19 @@ class Recorder:
 
     def price(self, record: UsageRecord, *, thinking: bool = False) -> None:
         """Fill ``cost``, ``currency``, ``priced`` and ``price_ref`` from the catalogue."""
-        quote = self.pricer.quote(
-            provider=record.provider,
-            model=record.model,
-            input_tokens=record.input_tokens,
-            output_tokens=record.output_tokens,
+        pricer = self.pricer
+        record.cost, record.price_ref = pricer.cost(
+            record.provider,
+            record.model,
+            record.input_tokens,
+            record.output_tokens,
             cached_tokens=record.cached_tokens,
             reasoning_tokens=record.reasoning_tokens,
             thinking=thinking,
             at=record.timestamp,
         )
-        record.cost = quote.cost
-        record.currency = quote.currency
-        record.priced = quote.priced
-        record.price_ref = quote.price_ref
+        record.currency = pricer.currency
+        record.priced = record.price_ref is not None
 
     def emit(self, record: UsageRecord) -> None:
         """Write the record; sinks' failures are the monitor's, never the caller's."""

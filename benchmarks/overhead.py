@@ -3,7 +3,8 @@
 The same OpenAI chat call (non-stream and stream) and a DashScope Generation call against the project's
 local fake provider (its own process, as a real provider would be), bare vs instrumented by
 ai-usage-monitor (without and with an SDK TracerProvider) vs the official OpenTelemetry OpenAI
-instrumentation. Arms are interleaved one call at a time in a fresh random order each round; every
+instrumentation; a reference arm makes only one SDK span with the attributes ours carries (the floor
+under "ours + SDK tracing"). Arms are interleaved one call at a time in a fresh random order each round; every
 timed call follows an untimed one made right after switching arms. The figure per arm is the median
 over rounds of (arm − bare in the same round), wall clock and the calling thread's CPU time, with a
 95% interval of that median; a second bare arm ("A/A") shows the noise floor. The garbage collector
@@ -32,21 +33,44 @@ from typing import Any
 
 import dashscope
 import openai
+import wrapt
+from openai.resources.chat import completions as chat_completions
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 import ai_usage_monitor
 from ai_usage_monitor.instrumentation.core import use_tracer_provider
 from ai_usage_monitor.instrumentation.dashscope import DashScopeUsageInstrumentor
 from ai_usage_monitor.instrumentation.openai import OpenAIUsageInstrumentor
 
-MESSAGES = [{"role": "user", "content": "分析这段直播间弹幕的情绪"}]
+#: typed ``Any``: the OpenAI and DashScope SDKs each annotate messages with their own types
+MESSAGES: Any = [{"role": "user", "content": "分析这段直播间弹幕的情绪"}]
 OURS = "ai-usage-monitor"
 OURS_TRACED = "ai-usage-monitor + SDK tracing"
 OFFICIAL = "official OTel openai (SDK tracing+metrics)"
+SPAN_ONLY = "reference: one SDK span, nothing else"
+#: the attributes ai-usage-monitor's span carries for the benchmark's chat call
+SPAN_ATTRIBUTES: dict[str, Any] = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.request.stream": False,
+    "server.address": "127.0.0.1",
+    "server.port": 8000,
+    "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+    "gen_ai.response.id": "chatcmpl-fake-000001",
+    "gen_ai.response.finish_reasons": ["stop"],
+    "gen_ai.usage.input_tokens": 13,
+    "gen_ai.usage.output_tokens": 40,
+    "gen_ai.usage.cache_read.input_tokens": 0,
+    "gen_ai.usage.reasoning.output_tokens": 0,
+    "ai_usage.cost": 0.0001,
+    "ai_usage.currency": "CNY",
+}
 
 
 @dataclass
@@ -96,8 +120,37 @@ def _official_instrumentor() -> Any:
     return OpenAIInstrumentor()
 
 
+def _span_only_arm(tracer_provider: TracerProvider, exporter: InMemorySpanExporter) -> Arm:
+    """Chat completions wrapped to make one SDK span, back-dated to the call's start, and nothing else."""
+    tracer = tracer_provider.get_tracer("benchmark")
+    original = vars(chat_completions.Completions)["create"]
+
+    def span_only(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        start = time.time_ns()
+        result = wrapped(*args, **kwargs)
+        span = tracer.start_span(
+            "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=dict(SPAN_ATTRIBUTES), start_time=start
+        )
+        span.end()
+        return result
+
+    def enter() -> None:
+        wrapt.wrap_function_wrapper(chat_completions.Completions, "create", span_only)
+
+    def leave() -> None:
+        chat_completions.Completions.create = original  # type: ignore[method-assign]
+        exporter.clear()
+
+    return Arm(SPAN_ONLY, enter, leave)
+
+
 def build_arms(with_official: bool) -> list[Arm]:
-    """Arms switch only what they measure: our patches (the recorder is built once) or the official ones."""
+    """Arms switch only what they measure: our patches (the recorder is built once) or the official ones.
+
+    The official instrumentation and the span-only reference wrap OpenAI chat completions only.
+    """
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -122,9 +175,11 @@ def build_arms(with_official: bool) -> list[Arm]:
         exporter.clear()
 
     def official_on() -> None:
+        assert official is not None
         official.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
     def official_off() -> None:
+        assert official is not None
         official.uninstrument()
         exporter.clear()
 
@@ -134,6 +189,8 @@ def build_arms(with_official: bool) -> list[Arm]:
         Arm(OURS, patch(None), unpatch, records=True),
         Arm(OURS_TRACED, patch(tracer_provider), unpatch, records=True),
     ]
+    if with_official:
+        arms.append(_span_only_arm(tracer_provider, exporter))
     if official is not None:
         arms.append(Arm(OFFICIAL, official_on, official_off))
     return arms
@@ -195,10 +252,10 @@ def report(title: str, arms: list[Arm]) -> dict[str, Added]:
             f"{result.cpu:13.1f}"
         )
     official = results.get(OFFICIAL)
-    if official is not None and official.wall > 0:
+    if official is not None and official.wall > 0 and official.cpu > 0:
         for name in (OURS, OURS_TRACED):
-            ratio = results[name].wall / official.wall
-            print(f"  {name} adds {ratio:.2f}× what the official instrumentation adds (wall)")
+            wall, cpu = results[name].wall / official.wall, results[name].cpu / official.cpu
+            print(f"  {name} adds {wall:.2f}× what the official instrumentation adds (wall; CPU {cpu:.2f}×)")
     return results
 
 
@@ -221,7 +278,11 @@ def bench_record_ai_usage(records_dir: Path, count: int, repeats: int = 3) -> fl
         start = time.perf_counter()
         for i in range(count):
             ai_usage_monitor.record_ai_usage(
-                model="qwen-plus", function="实时分析", input_tokens=2000 + i % 7, output_tokens=700, anchor_id="a1"
+                model="qwen-plus",
+                function="实时分析",
+                input_tokens=2000 + i % 7,
+                output_tokens=700,
+                anchor_id="a1",
             )
         rates.append(count / (time.perf_counter() - start))
     ai_usage_monitor.uninstrument()
@@ -250,12 +311,12 @@ def main() -> None:
         ai_usage_monitor.uninstrument()
 
         def chat() -> None:
-            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
 
         def chat_stream() -> None:
             stream = client.chat.completions.create(
                 model="gpt-4o-mini",
-                messages=MESSAGES,  # type: ignore[arg-type]
+                messages=MESSAGES,
                 stream=True,
                 stream_options={"include_usage": True},
             )
@@ -270,7 +331,7 @@ def main() -> None:
             ("stream", "OpenAI chat, stream (include_usage)", chat_stream, True),
             ("dashscope", "DashScope Generation.call", generation, False),
         ]
-        print(f"{args.rounds} rounds per scenario (+{args.warmup} warm-up); arms in a new random order each round")
+        print(f"{args.rounds} rounds per scenario (+{args.warmup} warm-up), arms in a new order each round")
         expected = 0
         for key, title, call, official in scenarios:
             if key not in only:
@@ -284,7 +345,9 @@ def main() -> None:
             raise SystemExit(f"{written} usage records written, expected {expected}: a record went missing")
         if "records" in only:
             rate = bench_record_ai_usage(Path(tmp) / "manual", args.records)
-            print(f"\nrecord_ai_usage: {rate:,.0f} records/s from one thread (median of 3 × {args.records:,})")
+            print(
+                f"\nrecord_ai_usage: {rate:,.0f} records/s from one thread (median of 3 × {args.records:,})"
+            )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from opentelemetry import context as otel_context
@@ -38,6 +38,29 @@ __all__ = [
 ]
 
 _TRACER_NAME = "ai_usage_monitor"
+#: UsageRecord's leading fields, passed by position when a call finishes: matching two dozen keyword
+#: arguments costs more there than building the rest of the record. Checked against the dataclass here.
+_POSITIONAL = (
+    "timestamp",
+    "user_id",
+    "anchor_id",
+    "session_id",
+    "model",
+    "function",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost",
+    "duration_ms",
+    "success",
+    "error_msg",
+    "provider",
+    "operation",
+    "cached_tokens",
+    "reasoning_tokens",
+)
+if tuple(f.name for f in fields(UsageRecord))[: len(_POSITIONAL)] != _POSITIONAL:  # pragma: no cover
+    raise ImportError("UsageRecord's field order changed: update _POSITIONAL and CallTracker._finish")
 _tracer = trace.get_tracer(_TRACER_NAME)
 #: True while an instrumented SDK call runs: an SDK method calling another patched one records once.
 _inside_call: ContextVar[bool] = ContextVar("ai_usage_inside_call", default=False)
@@ -195,23 +218,24 @@ class CallTracker:
             total = inp + out
         model = usage.response_model or call.request_model or self.fallback_model or "unknown"
         cached, reasoning = usage.cached_tokens, usage.reasoning_tokens
-        record = UsageRecord(
-            timestamp=self.start_ns / 1e9,
-            user_id=ctx.user_id,
-            anchor_id=ctx.anchor_id,
-            session_id=ctx.session_id,
-            model=model,
-            function=ctx.function,
-            input_tokens=inp,
-            output_tokens=out,
-            total_tokens=total,
-            duration_ms=duration_ms,
-            success=failure is None,
-            error_msg=failure.message if failure else None,
-            provider=call.provider,
-            operation=call.operation,
-            cached_tokens=cached if cached is not None or inp is None else 0,
-            reasoning_tokens=reasoning if reasoning is not None or out is None else 0,
+        record = UsageRecord(  # the fields of _POSITIONAL, in order
+            self.start_ns / 1e9,
+            ctx.user_id,
+            ctx.anchor_id,
+            ctx.session_id,
+            model,
+            ctx.function,
+            inp,
+            out,
+            total,
+            0.0,  # cost, priced below
+            duration_ms,
+            failure is None,
+            failure.message if failure else None,
+            call.provider,
+            call.operation,
+            cached if cached is not None or inp is None else 0,
+            reasoning if reasoning is not None or out is None else 0,
             stream=call.stream,
             request_id=usage.request_id,
             source=call.source,
@@ -221,9 +245,16 @@ class CallTracker:
             usage_missing=inp is None or out is None,
         )
         recorder = get_recorder()
-        recorder.price(record, thinking=call.thinking)
+        # the record is the source of truth: written all the same if pricing or tracing fails
+        try:
+            recorder.price(record, thinking=call.thinking)
+        except Exception as exc:
+            handle_internal_error("pricing", exc)
         if self.tracer is not None:
-            self._trace(self.tracer, record, usage, failure)
+            try:
+                self._trace(self.tracer, record, usage, failure)
+            except Exception as exc:
+                handle_internal_error("tracing a call", exc)
         recorder.emit(record)
 
     def _trace(self, tracer: Tracer, record: UsageRecord, usage: Usage, failure: Failure | None) -> None:

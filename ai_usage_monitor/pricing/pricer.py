@@ -47,24 +47,42 @@ def _in_force(layers: _Layers, ts: float) -> PriceEntry | None:
     return None
 
 
+#: one tier of an entry as ``quote`` needs it: (max input tokens, input, cached input, output,
+#: thinking output, price_ref), prices per the entry's unit in the entry's currency
+_TierRates = tuple[int | None, float, float, float, float, str]
+#: an entry as ``quote`` needs it: (unit, currency factor, tiers)
+_Rates = tuple[int, float, tuple[_TierRates, ...]]
+
+
+def _rates(entry: PriceEntry, factors: dict[str, float]) -> _Rates:
+    tiers = tuple(
+        (tier.max_input_tokens, tier.input, tier.cached_price, tier.output, tier.output_price(True), ref)
+        for tier, ref in zip(entry.tiers, entry.refs, strict=True)
+    )
+    return entry.unit, factors[entry.currency], tiers
+
+
 class _Resolution:
-    """A model's price layers, and the last answer of ``_in_force`` with the times it holds between."""
+    """A model's price layers, and the last entry found in force with the times it stays in force between."""
 
-    __slots__ = ("changes", "layers", "window")
+    __slots__ = ("changes", "factors", "layers", "window")
 
-    def __init__(self, layers: _Layers) -> None:
+    def __init__(self, layers: _Layers, factors: dict[str, float]) -> None:
         self.layers = layers
+        self.factors = factors
         dated = not any(entry.daily_window for layer in layers for entry in layer)
         #: when the answer may change (effective dates); ``None``: also by time of day, never remembered
         self.changes = sorted({entry.effective_ts for layer in layers for entry in layer}) if dated else None
-        #: ``(since, until, entry)``, replaced as a whole so that threads never see a torn one
-        self.window: tuple[float, float, PriceEntry | None] = (math.inf, -math.inf, None)
+        #: ``(since, until, entry, its rates)``, replaced as a whole so that threads never see a torn one
+        self.window: tuple[float, float, PriceEntry | None, _Rates | None] = (math.inf, -math.inf, None, None)
 
-    def entry_at(self, ts: float) -> PriceEntry | None:
-        since, until, entry = self.window
+    def at(self, ts: float) -> tuple[PriceEntry | None, _Rates | None]:
+        """The entry in force at ``ts`` and its rates (``None`` and ``None`` when unpriced)."""
+        since, until, entry, rates = self.window
         if since <= ts < until:
-            return entry
+            return entry, rates
         entry = _in_force(self.layers, ts)
+        rates = _rates(entry, self.factors) if entry is not None else None
         changes = self.changes
         if changes is not None:
             i = bisect.bisect_right(changes, ts)
@@ -72,8 +90,9 @@ class _Resolution:
                 changes[i - 1] if i else -math.inf,
                 changes[i] if i < len(changes) else math.inf,
                 entry,
+                rates,
             )
-        return entry
+        return entry, rates
 
 
 class Pricer:
@@ -111,28 +130,52 @@ class Pricer:
         The thinking-mode output price applies to all output tokens when ``thinking`` is true or the
         provider reported reasoning tokens, and the entry has such a price.
         """
+        cost, price_ref = self.cost(
+            provider,
+            model,
+            input_tokens,
+            output_tokens,
+            cached_tokens=cached_tokens,
+            reasoning_tokens=reasoning_tokens,
+            thinking=thinking,
+            at=at,
+        )
+        if price_ref is None:
+            return self._unpriced
+        return PriceQuote(cost=cost, currency=self.currency, priced=True, price_ref=price_ref)
+
+    def cost(
+        self,
+        provider: str,
+        model: str,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        *,
+        cached_tokens: int | None = 0,
+        reasoning_tokens: int | None = 0,
+        thinking: bool = False,
+        at: float | None = None,
+    ) -> tuple[float, str | None]:
+        """:meth:`quote` as ``(cost, price_ref)``, ``(0.0, None)`` when unpriced: the recorder's hot path."""
         if input_tokens is None or output_tokens is None:
-            return self._unpriced
-        entry = self._resolution(provider, model).entry_at(time.time() if at is None else at)
-        if entry is None:
-            return self._unpriced
-        i = entry.tier_index(input_tokens)
-        tier = entry.tiers[i]
+            return 0.0, None
+        rates = self._resolution(provider, model).at(time.time() if at is None else at)[1]
+        if rates is None:
+            return 0.0, None
+        unit, factor, tiers = rates
+        # the first tier whose limit the input fits (only the last may have none), else the last
+        for limit, input_price, cached_price, output_price, thinking_price, ref in tiers:  # noqa: B007
+            if limit is None or input_tokens <= limit:
+                break
         cached = min(cached_tokens or 0, input_tokens)
-        output_price = tier.output_price(thinking or bool(reasoning_tokens))
-        cost = (
-            (input_tokens - cached) * tier.input + cached * tier.cached_price + output_tokens * output_price
-        )
-        return PriceQuote(
-            cost=cost / entry.unit * self._factors[entry.currency],
-            currency=self.currency,
-            priced=True,
-            price_ref=entry.refs[i],
-        )
+        if thinking or reasoning_tokens:
+            output_price = thinking_price
+        cost = (input_tokens - cached) * input_price + cached * cached_price + output_tokens * output_price
+        return cost / unit * factor, ref
 
     def price_entry(self, *, provider: str, model: str, at: float | None = None) -> PriceEntry | None:
         """The entry ``quote`` would use for this model at Unix time ``at`` (default now), if any."""
-        return self._resolution(provider, model).entry_at(time.time() if at is None else at)
+        return self._resolution(provider, model).at(time.time() if at is None else at)[0]
 
     def warm_up(self) -> None:
         """Load genai-prices' data now rather than on the first call to a non-DashScope model."""
@@ -146,7 +189,7 @@ class Pricer:
         key = (provider, model)
         resolution = self._memo.get(key)
         if resolution is None:
-            resolution = _Resolution(self._resolve(provider, model))
+            resolution = _Resolution(self._resolve(provider, model), self._factors)
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo = {}
             self._memo[key] = resolution

@@ -106,9 +106,17 @@ class Endpoint:
     port: int | None
 
 
+#: endpoints by ``id`` of the client's base URL object: (that URL, the client's type, its endpoint)
+_endpoints: dict[int, tuple[Any, type[Any], Endpoint]] = {}
+_ENDPOINTS_LIMIT = 256
+
+
 def _client_endpoint(client: Any) -> Endpoint:
     """:func:`endpoint_of`, remembered per base URL object (a client's URL is replaced, never mutated)."""
-    url = getattr(client, "base_url", None)
+    # the attribute behind the ``base_url`` property, whose getter runs an import statement in SDK 3.x
+    url = getattr(client, "_base_url", None)
+    if url is None:
+        url = getattr(client, "base_url", None)
     hit = _endpoints.get(id(url))
     if hit is not None and hit[0] is url and hit[1] is type(client):
         return hit[2]
@@ -133,20 +141,25 @@ def endpoint_of(client: Any) -> Endpoint:
     return Endpoint(provider, host or None, port)
 
 
-_endpoints: dict[int, tuple[Any, type[Any], Endpoint]] = {}
-_ENDPOINTS_LIMIT = 256
-
-
 def _get(obj: Any, name: str) -> Any:
-    """A field of an SDK model or of its JSON dict; ``None`` when absent."""
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(name)
-    value = getattr(obj, name, None)  # SDK models: checked before the slower ABC test for other mappings
-    if value is None and isinstance(obj, Mapping):
-        return obj.get(name)
+    """A field of an SDK model or of its JSON dict (any mapping); ``None`` when absent.
+
+    Attributes first: SDK models are the usual case, and no field read here is named like a mapping
+    method. A mapping's keys are read only when it has no such attribute.
+    """
+    value = getattr(obj, name, None)
+    if value is None and obj is not None:
+        kind = type(obj)
+        mapping = _mapping_types.get(kind)
+        if mapping is None:  # the ABC check, once per type rather than for every absent field
+            mapping = _mapping_types[kind] = issubclass(kind, Mapping)
+        if mapping:
+            return obj.get(name)
     return value
+
+
+#: whether a type is a Mapping, by type
+_mapping_types: dict[type[Any], bool] = {}
 
 
 def _count(obj: Any, name: str) -> int | None:
@@ -322,14 +335,14 @@ class _OpenAIExtractor:
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallInfo:
         endpoint = _client_endpoint(getattr(instance, "_client", None))
-        return CallInfo(
-            provider=endpoint.provider,
-            operation=self.operation,
-            request_model=_request_model(kwargs),
-            source=SOURCE,
-            stream=bool(kwargs.get("stream")),  # the SDK's ``omit`` / ``NOT_GIVEN`` sentinels are falsy
-            server_address=endpoint.address,
-            server_port=endpoint.port,
+        return CallInfo(  # by position (provider, operation, request model, source, stream, address, port)
+            endpoint.provider,
+            self.operation,
+            _request_model(kwargs),
+            SOURCE,
+            bool(kwargs.get("stream")),  # the SDK's ``omit`` / ``NOT_GIVEN`` sentinels are falsy
+            endpoint.address,
+            endpoint.port,
         )
 
     def is_stream(self, call: CallInfo, result: Any) -> bool:
@@ -389,8 +402,7 @@ class ChatExtractor(_OpenAIExtractor):
     def read(self, result: Any) -> Usage:
         return chat_completion_usage(result)
 
-    def observe_chunk(self, call: CallInfo, state: StreamState, chunk: Any) -> bool:
-        return observe_chat_chunk(call, state, chunk)
+    observe_chunk = staticmethod(observe_chat_chunk)
 
 
 class EmbeddingsExtractor(_OpenAIExtractor):
