@@ -7,7 +7,7 @@ import contextlib
 import functools
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from ai_usage_monitor.context import DecoratorFrame, pop_frame, push_frame, usage_context
@@ -138,23 +138,29 @@ def track_ai_usage(
     def decorate(func: F) -> F:
         context = usage_context(function=function)
 
+        @contextlib.contextmanager
+        def running() -> Iterator[_Tracked]:
+            """The function's body runs attributed, with its frame pushed; a failure it raises is settled."""
+            run = _Tracked(function, model)
+            with context._fresh():
+                token = push_frame(run.frame)
+                try:
+                    yield run
+                except Exception as exc:
+                    run.settle_exception(exc, provider)
+                    raise
+                finally:
+                    _pop(token)
+
         if inspect.isasyncgenfunction(func):
 
             @functools.wraps(func)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                run = _Tracked(function, model)
                 seen = _LastUsage()
-                with context._fresh():
-                    token = push_frame(run.frame)
-                    try:
-                        async for chunk in func(*args, **kwargs):
-                            seen.see(chunk)
-                            yield chunk
-                    except Exception as exc:
-                        run.settle_exception(exc, provider)
-                        raise
-                    finally:
-                        _pop(token)
+                with running() as run:
+                    async for chunk in func(*args, **kwargs):
+                        seen.see(chunk)
+                        yield chunk
                 run.settle(seen.usage, seen.failure, provider)
 
             return agen_wrapper  # type: ignore[return-value]
@@ -163,16 +169,8 @@ def track_ai_usage(
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                run = _Tracked(function, model)
-                with context._fresh():
-                    token = push_frame(run.frame)
-                    try:
-                        result = await func(*args, **kwargs)
-                    except Exception as exc:
-                        run.settle_exception(exc, provider)
-                        raise
-                    finally:
-                        _pop(token)
+                with running() as run:
+                    result = await func(*args, **kwargs)
                 run.settle(*usage_from_response(result), provider)
                 return result
 
@@ -182,35 +180,19 @@ def track_ai_usage(
 
             @functools.wraps(func)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                run = _Tracked(function, model)
                 seen = _LastUsage()
-                with context._fresh():
-                    token = push_frame(run.frame)
-                    try:
-                        for chunk in func(*args, **kwargs):
-                            seen.see(chunk)
-                            yield chunk
-                    except Exception as exc:
-                        run.settle_exception(exc, provider)
-                        raise
-                    finally:
-                        _pop(token)
+                with running() as run:
+                    for chunk in func(*args, **kwargs):
+                        seen.see(chunk)
+                        yield chunk
                 run.settle(seen.usage, seen.failure, provider)
 
             return gen_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            run = _Tracked(function, model)
-            with context._fresh():
-                token = push_frame(run.frame)
-                try:
-                    result = func(*args, **kwargs)
-                except Exception as exc:
-                    run.settle_exception(exc, provider)
-                    raise
-                finally:
-                    _pop(token)
+            with running() as run:
+                result = func(*args, **kwargs)
             run.settle(*usage_from_response(result), provider)
             return result
 
