@@ -12,6 +12,9 @@ from typing import Any, TypeVar
 
 from ai_usage_monitor.context import DecoratorFrame, pop_frame, push_frame, usage_context
 from ai_usage_monitor.instrumentation.core import Failure, Usage
+
+# the SDK-free readers the DashScope extractors use: SDK objects, dict-like usage and raw JSON alike
+from ai_usage_monitor.instrumentation.dashscope.extractors import field, response_failure
 from ai_usage_monitor.internal import handle_internal_error
 from ai_usage_monitor.recorder import record_ai_usage
 
@@ -20,50 +23,29 @@ __all__ = ["track_ai_usage", "usage_from_response"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _field(obj: Any, name: str) -> Any:
-    """``obj.name`` or ``obj[name]`` (SDK objects, DashScope's dict-like usage, raw JSON), else None."""
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(name)
-    try:
-        return getattr(obj, name, None)
-    except (KeyError, AttributeError):  # DashScope ≤1.24 raises KeyError for a missing attribute
-        return None
-
-
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def usage_from_response(response: Any) -> tuple[Usage | None, Failure | None]:
     """Usage of an OpenAI- or DashScope-shaped response (object or dict); ``None`` when it has none."""
-    status = _field(response, "status_code")
-    failure = None
-    if status is not None:
-        try:
-            if int(status) != 200:
-                failure = Failure(
-                    str(_field(response, "code") or status), str(_field(response, "message") or "")
-                )
-        except (TypeError, ValueError):
-            pass
-    usage = _field(response, "usage")
+    failure = response_failure(response)
+    usage = field(response, "usage")
     if usage is None:
         return None, failure
-    inp = _int(_field(usage, "prompt_tokens"))
-    out = _int(_field(usage, "completion_tokens"))
-    cached = _int(_field(_field(usage, "prompt_tokens_details"), "cached_tokens"))
+    inp = _int(field(usage, "prompt_tokens"))
+    out = _int(field(usage, "completion_tokens"))
+    cached = _int(field(field(usage, "prompt_tokens_details"), "cached_tokens"))
     if inp is None:  # DashScope / Responses API naming
-        inp = _int(_field(usage, "input_tokens"))
-        out = _int(_field(usage, "output_tokens"))
-        cached = _int(_field(_field(usage, "input_tokens_details"), "cached_tokens")) or cached
-    reasoning = _int(_field(_field(usage, "completion_tokens_details"), "reasoning_tokens")) or _int(
-        _field(_field(usage, "output_tokens_details"), "reasoning_tokens")
+        inp = _int(field(usage, "input_tokens"))
+        out = _int(field(usage, "output_tokens"))
+        cached = _int(field(field(usage, "input_tokens_details"), "cached_tokens")) or cached
+    reasoning = _int(field(field(usage, "completion_tokens_details"), "reasoning_tokens")) or _int(
+        field(field(usage, "output_tokens_details"), "reasoning_tokens")
     )
     if inp is None and out is None:
         return None, failure
-    model = _field(response, "model")
+    model = field(response, "model")
     return (
         Usage(
             input_tokens=inp,
@@ -71,7 +53,7 @@ def usage_from_response(response: Any) -> tuple[Usage | None, Failure | None]:
             cached_tokens=cached or 0,
             reasoning_tokens=reasoning or 0,
             response_model=model if isinstance(model, str) else None,
-            request_id=_field(response, "request_id") or _field(response, "id"),
+            request_id=field(response, "request_id") or field(response, "id"),
         ),
         failure,
     )
@@ -121,6 +103,7 @@ class _Tracked:
                 provider=provider,
                 timestamp=self.start_wall,
                 request_id=usage.request_id,
+                error_type=failure.error_type if failure else None,
                 source="decorator",
             )
         except Exception as exc:

@@ -130,6 +130,7 @@ def record_ai_usage(  # noqa: PLR0917 - the original doc calls it positionally
     cost: float | None = None,
     timestamp: float | None = None,
     request_id: str | None = None,
+    error_type: str | None = None,
     tags: Mapping[str, str] | None = None,
     source: str = "manual",
 ) -> UsageRecord:
@@ -162,6 +163,7 @@ def record_ai_usage(  # noqa: PLR0917 - the original doc calls it positionally
         request_id=request_id,
         source=source,
         tags={**ctx.tags, **tags} if tags else dict(ctx.tags),
+        error_type=error_type,
         usage_missing=input_tokens is None or output_tokens is None,
     )
     recorder = get_recorder()

@@ -114,6 +114,7 @@ def test_decorator_failure_propagates_and_records_once(records_dir: Path) -> Non
     assert calls == 1
     [rec] = read_records(records_dir)
     assert rec["success"] is False and rec["error_msg"] == "upstream timeout"
+    assert rec["error_type"] == "Boom"
     assert rec["input_tokens"] is None and rec["usage_missing"] is True
 
 
@@ -134,3 +135,15 @@ def test_pricer_matches_record_cost(records_dir: Path) -> None:
         provider="dashscope", model="qwen-turbo", input_tokens=12345, output_tokens=678
     )
     assert rec.cost == pytest.approx(quote.cost) and rec.price_ref == quote.price_ref
+
+
+def test_decorator_records_an_error_the_response_returns(records_dir: Path) -> None:
+    @track_ai_usage("实时分析", "qwen-plus")
+    def raw_dashscope_error() -> dict[str, Any]:
+        return {"status_code": 429, "code": "Throttling.RateQuota", "message": "slow down", "usage": None}
+
+    raw_dashscope_error()
+    [rec] = read_records(records_dir)
+    assert rec["success"] is False and rec["error_msg"] == "slow down"
+    assert rec["error_type"] == "Throttling.RateQuota"
+    assert rec["input_tokens"] is None and rec["usage_missing"] is True
