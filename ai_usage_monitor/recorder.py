@@ -53,6 +53,7 @@ class Recorder:
             record.output_tokens,
             cached_tokens=record.cached_tokens,
             reasoning_tokens=record.reasoning_tokens,
+            cache_write_tokens=record.cache_write_tokens,
             thinking=thinking,
             at=record.timestamp,
         )

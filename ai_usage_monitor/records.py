@@ -72,6 +72,9 @@ class UsageRecord:
     error_type: str | None = None
     #: ``True`` when tokens are unknown because the provider sent no usage (see DESIGN §4)
     usage_missing: bool = False
+    #: input tokens written to a prompt cache (Anthropic cache creation, DashScope explicit cache);
+    #: included in ``input_tokens`` like ``cached_tokens``
+    cache_write_tokens: int | None = None
 
     def to_json_line(self) -> bytes:
         """The record as one UTF-8 JSONL line (non-ASCII kept as is), newline included."""

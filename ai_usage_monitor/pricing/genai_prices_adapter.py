@@ -138,6 +138,7 @@ def _tiers(price: ModelPrice) -> tuple[Tier, ...] | None:
         "input": input_price,
         "output": price.output_mtok if price.output_mtok is not None else Decimal(0),
         "cached_input": price.cache_read_mtok,
+        "cache_creation_input": price.cache_write_mtok,
     }
     starts = sorted({t.start for p in kinds.values() if isinstance(p, TieredPrices) for t in p.tiers} - {0})
     bounds: list[int | None] = [*starts, None]
@@ -151,6 +152,7 @@ def _tiers(price: ModelPrice) -> tuple[Tier, ...] | None:
                 input=values["input"] or 0.0,
                 output=values["output"] or 0.0,
                 cached_input=values["cached_input"],
+                cache_creation_input=values["cache_creation_input"],
             )
         )
         below = bound if bound is not None else below

@@ -41,7 +41,8 @@ class Tier:
     """Prices for requests up to ``max_input_tokens`` input tokens (``None``: no upper bound).
 
     Prices are in the entry's currency per the entry's unit of tokens. ``cached_input`` defaults to
-    ``input`` (no discount); ``thinking_output`` to ``output`` (no thinking surcharge).
+    ``input`` (no discount); ``thinking_output`` to ``output`` (no thinking surcharge);
+    ``cache_creation_input`` (input tokens written to a prompt cache) to ``input``.
     """
 
     max_input_tokens: int | None
@@ -49,6 +50,7 @@ class Tier:
     output: float
     cached_input: float | None = None
     thinking_output: float | None = None
+    cache_creation_input: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_input_tokens is not None and (
@@ -57,9 +59,9 @@ class Tier:
             or self.max_input_tokens <= 0
         ):
             raise ValueError(f"max_input_tokens: expected a positive integer, got {self.max_input_tokens!r}")
-        for name in ("input", "output", "cached_input", "thinking_output"):
+        for name in ("input", "output", "cached_input", "thinking_output", "cache_creation_input"):
             value = getattr(self, name)
-            if value is None and name in ("cached_input", "thinking_output"):
+            if value is None and name not in ("input", "output"):
                 continue
             if (
                 isinstance(value, bool)
@@ -72,6 +74,10 @@ class Tier:
     @property
     def cached_price(self) -> float:
         return self.input if self.cached_input is None else self.cached_input
+
+    @property
+    def cache_write_price(self) -> float:
+        return self.input if self.cache_creation_input is None else self.cache_creation_input
 
     def output_price(self, thinking: bool) -> float:
         return self.thinking_output if thinking and self.thinking_output is not None else self.output

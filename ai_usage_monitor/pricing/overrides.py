@@ -29,7 +29,7 @@ __all__ = [
     "registry_version",
 ]
 
-_PRICE_FIELDS = ("input", "output", "cached_input", "thinking_output")
+_PRICE_FIELDS = ("input", "output", "cached_input", "thinking_output", "cache_creation_input")
 _ENTRY_FIELDS = frozenset(
     {"provider", "model", "models", "currency", "unit", "effective_from", "source", "tiers", *_PRICE_FIELDS}
 )
@@ -135,6 +135,7 @@ def _tier(table: Mapping[str, Any], prefix: str, max_input_tokens: Any) -> Tier:
             output=table["output"],
             cached_input=table.get("cached_input"),
             thinking_output=table.get("thinking_output"),
+            cache_creation_input=table.get("cache_creation_input"),
         )
     except ValueError as exc:
         field, _, message = str(exc).partition(": ")
@@ -225,6 +226,7 @@ def register_price(
     provider: str = ANY_PROVIDER,
     cached_input: float | None = None,
     thinking_output: float | None = None,
+    cache_creation_input: float | None = None,
     tiers: Sequence[Mapping[str, Any]] | None = None,
     effective_from: date | str | None = None,
     source: str = "registered in code",
@@ -245,6 +247,7 @@ def register_price(
         "output": output,
         "cached_input": cached_input,
         "thinking_output": thinking_output,
+        "cache_creation_input": cache_creation_input,
         "tiers": [dict(t) for t in tiers] if tiers is not None else None,
         "effective_from": effective_from,
     }

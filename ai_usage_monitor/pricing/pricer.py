@@ -47,16 +47,24 @@ def _in_force(layers: _Layers, ts: float) -> PriceEntry | None:
     return None
 
 
-#: one tier of an entry as ``quote`` needs it: (max input tokens, input, cached input, output,
-#: thinking output, price_ref), prices per the entry's unit in the entry's currency
-_TierRates = tuple[int | None, float, float, float, float, str]
+#: one tier of an entry as ``quote`` needs it: (max input tokens, input, cached input, cache write,
+#: output, thinking output, price_ref), prices per the entry's unit in the entry's currency
+_TierRates = tuple[int | None, float, float, float, float, float, str]
 #: an entry as ``quote`` needs it: (unit, currency factor, tiers)
 _Rates = tuple[int, float, tuple[_TierRates, ...]]
 
 
 def _rates(entry: PriceEntry, factors: dict[str, float]) -> _Rates:
     tiers = tuple(
-        (tier.max_input_tokens, tier.input, tier.cached_price, tier.output, tier.output_price(True), ref)
+        (
+            tier.max_input_tokens,
+            tier.input,
+            tier.cached_price,
+            tier.cache_write_price,
+            tier.output,
+            tier.output_price(True),
+            ref,
+        )
         for tier, ref in zip(entry.tiers, entry.refs, strict=True)
     )
     return entry.unit, factors[entry.currency], tiers
@@ -122,6 +130,7 @@ class Pricer:
         output_tokens: int | None,
         cached_tokens: int | None = 0,
         reasoning_tokens: int | None = 0,
+        cache_write_tokens: int | None = 0,
         thinking: bool = False,
         at: float | None = None,
     ) -> PriceQuote:
@@ -137,6 +146,7 @@ class Pricer:
             output_tokens,
             cached_tokens=cached_tokens,
             reasoning_tokens=reasoning_tokens,
+            cache_write_tokens=cache_write_tokens,
             thinking=thinking,
             at=at,
         )
@@ -153,6 +163,7 @@ class Pricer:
         *,
         cached_tokens: int | None = 0,
         reasoning_tokens: int | None = 0,
+        cache_write_tokens: int | None = 0,
         thinking: bool = False,
         at: float | None = None,
     ) -> tuple[float, str | None]:
@@ -164,13 +175,19 @@ class Pricer:
             return 0.0, None
         unit, factor, tiers = rates
         # the first tier whose limit the input fits (only the last may have none), else the last
-        for limit, input_price, cached_price, output_price, thinking_price, ref in tiers:  # noqa: B007
+        for limit, input_price, cached_price, write_price, output_price, thinking_price, ref in tiers:  # noqa: B007
             if limit is None or input_tokens <= limit:
                 break
         cached = min(cached_tokens or 0, input_tokens)
+        written = min(cache_write_tokens or 0, input_tokens - cached)
         if thinking or reasoning_tokens:
             output_price = thinking_price
-        cost = (input_tokens - cached) * input_price + cached * cached_price + output_tokens * output_price
+        cost = (
+            (input_tokens - cached - written) * input_price
+            + cached * cached_price
+            + written * write_price
+            + output_tokens * output_price
+        )
         return cost / unit * factor, ref
 
     def price_entry(self, *, provider: str, model: str, at: float | None = None) -> PriceEntry | None:

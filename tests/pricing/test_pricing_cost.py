@@ -211,3 +211,27 @@ def test_get_pricer_is_cached_per_settings_object(make_settings: Any) -> None:
         switched.quote(provider="dashscope", model="qwen-plus", input_tokens=1, output_tokens=1).currency
         == "USD"
     )
+
+
+def test_cache_write_tokens_bill_at_the_cache_creation_price(pricer: Pricer) -> None:
+    register_price(
+        provider="acme",
+        model="acme-1",
+        currency="CNY",
+        unit="1M",
+        input=10.0,
+        output=20.0,
+        cached_input=1.0,
+        cache_creation_input=12.5,
+    )
+    q = quote(
+        pricer,
+        "acme-1",
+        provider="acme",
+        input_tokens=1000,
+        output_tokens=100,
+        cached_tokens=300,
+        cache_write_tokens=200,
+    )
+    # 500 plain × 10 + 300 cached × 1 + 200 written × 12.5 + 100 output × 20, per 1M tokens
+    assert q.cost == pytest.approx((500 * 10 + 300 * 1 + 200 * 12.5 + 100 * 20) / 1e6)
