@@ -1,20 +1,33 @@
 """Who a call is for: ``usage_context`` (user, anchor, session, function, tags) on contextvars.
 
-Contextvars follow ``await`` and tasks; threads the app starts see them when run with
-``contextvars.copy_context().run(...)``.
+Contextvars follow ``await`` and tasks. Work submitted to a ``ThreadPoolExecutor`` (also what
+``loop.run_in_executor`` does) carries the attribution and the decorator frame along once
+:func:`carry_into_thread_pools` ran (``instrument()`` and ``track_ai_usage`` call it); other threads the
+app starts see them when run with ``contextvars.copy_context().run(...)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 
-__all__ = ["DecoratorFrame", "UsageContext", "current_context", "current_frame", "usage_context"]
+__all__ = [
+    "DecoratorFrame",
+    "UsageContext",
+    "attributed",
+    "carry_into_thread_pools",
+    "current_context",
+    "current_frame",
+    "usage_context",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,13 +59,33 @@ class UsageContext:
         )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class DecoratorFrame:
-    """Set by ``track_ai_usage`` while its function runs: instrumented calls inside count themselves here."""
+    """Set by ``track_ai_usage`` while its function runs: the records made inside count themselves here.
+
+    A record counts for every enclosing decorated function too (``parent``), so none of them records
+    the same call again. ``pending`` is the decorator's own record, owed when nothing inside recorded;
+    it is written when the frame is released — after every task or pool thread that could still make
+    a call on the function's behalf has let go of it.
+    """
 
     function: str
     model: str | None
+    parent: DecoratorFrame | None = None
     recorded: int = 0
+    pending: Callable[[], None] | None = None
+
+    def count(self) -> None:
+        """One record was made on behalf of this frame (and so of its enclosing ones)."""
+        frame: DecoratorFrame | None = self
+        while frame is not None:
+            frame.recorded += 1
+            frame = frame.parent
+
+    def __del__(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None and not self.recorded:
+            pending()
 
 
 EMPTY_CONTEXT = UsageContext()
@@ -74,6 +107,52 @@ def push_frame(frame: DecoratorFrame) -> Token[DecoratorFrame | None]:
 
 def pop_frame(token: Token[DecoratorFrame | None]) -> None:
     _frame.reset(token)
+
+
+@contextlib.contextmanager
+def attributed(context: UsageContext, frame: DecoratorFrame | None) -> Iterator[None]:
+    """Run a block with this attribution and decorator frame in force (restored afterwards)."""
+    context_token = _context.set(context)
+    frame_token = _frame.set(frame)
+    try:
+        yield
+    finally:
+        _frame.reset(frame_token)
+        _context.reset(context_token)
+
+
+_carry_lock = threading.Lock()
+_CARRYING = "_ai_usage_carries_context"
+
+
+def _carrying(submit: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(submit)
+    def submit_carrying(
+        self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Any:
+        context, frame = _context.get(), _frame.get()
+        if context is EMPTY_CONTEXT and frame is None:
+            return submit(self, fn, *args, **kwargs)
+
+        def run_attributed(*args: Any, **kwargs: Any) -> Any:
+            with attributed(context, frame):
+                return fn(*args, **kwargs)
+
+        return submit(self, run_attributed, *args, **kwargs)
+
+    setattr(submit_carrying, _CARRYING, True)
+    return submit_carrying
+
+
+def carry_into_thread_pools() -> None:
+    """Make ``ThreadPoolExecutor.submit`` (and so ``loop.run_in_executor``) carry our attribution along.
+
+    Only this module's two variables travel, and only when one is set: the app's own contextvars and
+    pools used outside any ``usage_context`` / decorated function behave exactly as before.
+    """
+    with _carry_lock:
+        if not getattr(ThreadPoolExecutor.submit, _CARRYING, False):
+            ThreadPoolExecutor.submit = _carrying(ThreadPoolExecutor.submit)  # type: ignore[method-assign]
 
 
 class usage_context:

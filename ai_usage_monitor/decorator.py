@@ -10,7 +10,17 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from ai_usage_monitor.context import DecoratorFrame, pop_frame, push_frame, usage_context
+from ai_usage_monitor.context import (
+    DecoratorFrame,
+    UsageContext,
+    attributed,
+    carry_into_thread_pools,
+    current_context,
+    current_frame,
+    pop_frame,
+    push_frame,
+    usage_context,
+)
 from ai_usage_monitor.instrumentation.core import Failure, Usage
 
 # the SDK-free readers the DashScope extractors use: SDK objects, dict-like usage and raw JSON alike
@@ -59,12 +69,18 @@ def usage_from_response(response: Any) -> tuple[Usage | None, Failure | None]:
     )
 
 
-class _LastUsage:
-    """The newest usage (and failure) seen in the chunks of a decorated generator."""
+class _Tracked:
+    """One run of a decorated function: its frame, attribution, start, and the record it may owe."""
 
-    __slots__ = ("failure", "usage")
+    __slots__ = ("context", "failure", "frame", "provider", "start_perf", "start_wall", "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, function: str, model: str | None, provider: str | None) -> None:
+        self.frame = DecoratorFrame(function, model, parent=current_frame())
+        self.context = current_context()
+        self.provider = provider
+        self.start_wall = time.time()
+        self.start_perf = time.perf_counter()
+        #: the newest usage (and failure) seen in the chunks of a decorated generator
         self.usage: Usage | None = None
         self.failure: Failure | None = None
 
@@ -73,64 +89,101 @@ class _LastUsage:
         self.usage = usage or self.usage
         self.failure = failure or self.failure
 
-
-class _Tracked:
-    """One run of a decorated function: its frame, its start time, and the record it may owe."""
-
-    __slots__ = ("frame", "start_perf", "start_wall")
-
-    def __init__(self, function: str, model: str | None) -> None:
-        self.frame = DecoratorFrame(function, model)
-        self.start_wall = time.time()
-        self.start_perf = time.perf_counter()
-
-    def settle(self, usage: Usage | None, failure: Failure | None, provider: str | None) -> None:
-        """Record the run unless an instrumented call inside already did."""
-        if self.frame.recorded:
+    def settle(self, usage: Usage | None, failure: Failure | None) -> None:
+        """Owe one record unless a record was made inside: at once when the outcome shows a call (usage or
+        a failure), else when the frame is released, so that a call still made on the function's behalf
+        by a task or pool thread it started is recorded once, by the instrumentation."""
+        frame = self.frame
+        if frame.recorded or frame.pending is not None:
             return
-        try:
-            usage = usage or Usage()
+        write = functools.partial(
+            _write_record,
+            function=frame.function,
+            model=(usage.response_model if usage else None) or frame.model or "unknown",
+            context=self.context,
+            usage=usage or Usage(),
+            failure=failure,
+            provider=self.provider,
+            start_wall=self.start_wall,
+            duration_ms=(time.perf_counter() - self.start_perf) * 1000.0,
+        )
+        if usage is not None or failure is not None:
+            write(count_on=frame.parent)
+            frame.recorded += 1
+        else:
+            frame.pending = functools.partial(write, count_on=None)
+            if frame.parent is not None:
+                frame.parent.count()
+
+    def settle_seen(self) -> None:
+        self.settle(self.usage, self.failure)
+
+    def settle_exception(self, exc: BaseException) -> None:
+        self.settle(None, Failure(type(exc).__name__, str(exc) or type(exc).__name__))
+
+
+def _write_record(
+    *,
+    function: str,
+    model: str,
+    context: UsageContext,
+    usage: Usage,
+    failure: Failure | None,
+    provider: str | None,
+    start_wall: float,
+    duration_ms: float,
+    count_on: DecoratorFrame | None,
+) -> None:
+    """The decorator's own record, attributed as the run was, counted for ``count_on`` and its parents."""
+    try:
+        with attributed(context, count_on):
             record_ai_usage(
-                model=usage.response_model or self.frame.model or "unknown",
-                function=self.frame.function,
+                model=model,
+                function=function,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
-                duration_ms=(time.perf_counter() - self.start_perf) * 1000.0,
+                duration_ms=duration_ms,
                 success=failure is None,
                 error_msg=failure.message if failure else None,
                 cached_tokens=usage.cached_tokens,
                 reasoning_tokens=usage.reasoning_tokens,
                 provider=provider,
-                timestamp=self.start_wall,
+                timestamp=start_wall,
                 request_id=usage.request_id,
                 error_type=failure.error_type if failure else None,
                 source="decorator",
             )
-        except Exception as exc:
-            handle_internal_error("track_ai_usage", exc)
-
-    def settle_exception(self, exc: BaseException, provider: str | None) -> None:
-        self.settle(None, Failure(type(exc).__name__, str(exc) or type(exc).__name__), provider)
+    except Exception as exc:
+        handle_internal_error("track_ai_usage", exc)
 
 
 def track_ai_usage(
     function: str, model: str | None = None, *, provider: str | None = None
 ) -> Callable[[F], F]:
-    """Decorate a sync, async or generator function that makes one AI call (DESIGN §5)."""
+    """Decorate a sync, async or generator function that makes one AI call (DESIGN §5).
+
+    Each call is recorded once: by the instrumented SDK calls inside (attributed to ``function``),
+    else by the decorator from the usage in what the function returned or yielded.
+    """
+    carry_into_thread_pools()
 
     def decorate(func: F) -> F:
         context = usage_context(function=function)
 
         @contextlib.contextmanager
         def running() -> Iterator[_Tracked]:
-            """The function's body runs attributed, with its frame pushed; a failure it raises is settled."""
-            run = _Tracked(function, model)
+            """The body runs attributed, with its frame pushed; a failure it raises is settled, and so is a
+            generator closed before its end."""
             with context._fresh():
+                run = _Tracked(function, model, provider)
                 token = push_frame(run.frame)
                 try:
                     yield run
                 except Exception as exc:
-                    run.settle_exception(exc, provider)
+                    run.settle_exception(exc)
+                    raise
+                except GeneratorExit:
+                    run.settle_seen()
                     raise
                 finally:
                     _pop(token)
@@ -139,12 +192,11 @@ def track_ai_usage(
 
             @functools.wraps(func)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                seen = _LastUsage()
                 with running() as run:
                     async for chunk in func(*args, **kwargs):
-                        seen.see(chunk)
+                        run.see(chunk)
                         yield chunk
-                run.settle(seen.usage, seen.failure, provider)
+                run.settle_seen()
 
             return agen_wrapper  # type: ignore[return-value]
 
@@ -154,7 +206,7 @@ def track_ai_usage(
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 with running() as run:
                     result = await func(*args, **kwargs)
-                run.settle(*usage_from_response(result), provider)
+                run.settle(*usage_from_response(result))
                 return result
 
             return async_wrapper  # type: ignore[return-value]
@@ -163,12 +215,11 @@ def track_ai_usage(
 
             @functools.wraps(func)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                seen = _LastUsage()
                 with running() as run:
                     for chunk in func(*args, **kwargs):
-                        seen.see(chunk)
+                        run.see(chunk)
                         yield chunk
-                run.settle(seen.usage, seen.failure, provider)
+                run.settle_seen()
 
             return gen_wrapper  # type: ignore[return-value]
 
@@ -176,7 +227,7 @@ def track_ai_usage(
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with running() as run:
                 result = func(*args, **kwargs)
-            run.settle(*usage_from_response(result), provider)
+            run.settle(*usage_from_response(result))
             return result
 
         return wrapper  # type: ignore[return-value]

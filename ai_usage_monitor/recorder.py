@@ -142,7 +142,7 @@ def record_ai_usage(  # noqa: PLR0917 - the original doc calls it positionally
     ctx = current_context()
     frame = current_frame()
     if frame is not None:
-        frame.recorded += 1
+        frame.count()
     total = input_tokens + output_tokens if input_tokens is not None and output_tokens is not None else None
     record = UsageRecord(
         timestamp=time.time() - duration_ms / 1000.0 if timestamp is None else timestamp,

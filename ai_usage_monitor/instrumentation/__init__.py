@@ -12,6 +12,7 @@ from typing import Any
 from opentelemetry.trace import TracerProvider
 
 from ai_usage_monitor.config import Settings
+from ai_usage_monitor.context import carry_into_thread_pools
 from ai_usage_monitor.instrumentation.core import use_tracer_provider
 from ai_usage_monitor.instrumentation.tracing import otlp_tracer_provider
 from ai_usage_monitor.internal import set_raise_internal_errors
@@ -46,6 +47,7 @@ def instrument(
     Calling it again applies the new settings without patching twice. Returns the settings in force.
     """
     resolved = Settings(**settings)
+    carry_into_thread_pools()
     set_raise_internal_errors(resolved.raise_internal_errors)
     set_active_settings(resolved)
     recorder = Recorder(resolved)

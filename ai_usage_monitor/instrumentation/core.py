@@ -174,7 +174,7 @@ class CallTracker:
         frame = current_frame()
         self.fallback_model = None
         if frame is not None:
-            frame.recorded += 1
+            frame.count()
             self.fallback_model = frame.model
         self.finished = False
         self.state: StreamState | None = None
