@@ -183,38 +183,65 @@ def _timestamps(rng: random.Random, day_start: datetime, count: int) -> list[flo
     return sorted(stamps)
 
 
+#: The tag every backfilled record carries; today's file holding it was backfilled already.
+BACKFILL_TAGS = {"demo": "backfill"}
+_BACKFILL_MARK = b'"demo":"backfill"'
+#: Share of historical calls that fail (rate limits and server errors, a few in bursts).
+BACKFILL_ERROR_SHARE = 0.04
+#: Today's history stops this many seconds before now: live traffic takes over from there.
+_LIVE_MARGIN_SECONDS = 60.0
+
+
+def _backfilled(path: Path, today: bool) -> bool:
+    """A past day is done once its file exists; today once its file holds backfilled records."""
+    if not today:
+        return path.exists()
+    try:
+        return _BACKFILL_MARK in path.read_bytes()
+    except OSError:
+        return False
+
+
 def backfill(
     days: int, tz: tzinfo, records_dir: Path, *, now: float | None = None, seed: int = 20251026
 ) -> int:
-    """Synthetic history for the ``days`` days before today, priced by the catalogue like real calls.
+    """Synthetic history for the ``days`` days before today and for today until now, priced like real calls.
 
-    Needs ``instrument()`` (or another recorder) to be set up for ``records_dir``. A day whose file
-    already exists is left alone, so running the demo again adds nothing twice. Returns records written.
+    Traffic follows a live-streaming day (quiet mornings, busy evenings, busier weekends, growing over the
+    month); anchors, operators and failures are spread at random, with occasional bursts of errors.
+    Needs ``instrument()`` (or another recorder) set up for ``records_dir``. A day already backfilled is
+    left alone, so running the demo again adds nothing twice. Returns the records written.
     """
-    today = datetime.fromtimestamp(time.time() if now is None else now, tz).date()
+    now = time.time() if now is None else now
+    today = datetime.fromtimestamp(now, tz).date()
     rng = random.Random(seed)
     written = 0
-    for back in range(days, 0, -1):
+    for back in range(days, -1, -1):
         day = today - timedelta(days=back)
-        if (records_dir / record_file_name(day.isoformat())).exists():
+        if _backfilled(records_dir / record_file_name(day.isoformat()), today=back == 0):
             continue
         day_start = datetime(day.year, day.month, day.day, tzinfo=tz)
-        # Busier on weekends, growing over the month, never the same twice.
         volume = (160 + 5 * (days - back)) * (1.35 if day.weekday() >= 5 else 1.0) * rng.uniform(0.8, 1.2)
-        for i, ts in enumerate(_timestamps(rng, day_start, int(volume))):
-            anchor = ANCHORS[i % len(ANCHORS)]
-            call = plan_call(rng, ANALYSIS if rng.random() < 0.6 else SCRIPT, i)
-            failed = call.error is not None
+        stamps = [ts for ts in _timestamps(rng, day_start, int(volume)) if ts < now - _LIVE_MARGIN_SECONDS]
+        burst_until = 0.0
+        for i, ts in enumerate(stamps):
+            anchor = rng.choice(ANCHORS)
+            call = plan_call(rng, ANALYSIS if rng.random() < 0.6 else SCRIPT, i + 1)
+            if rng.random() < BACKFILL_ERROR_SHARE / 4:
+                burst_until = ts + rng.uniform(60, 600)  # a provider hiccup: a few minutes of failures
+            error = _history_error(rng, in_burst=ts < burst_until)
             record_ai_usage(
                 model=call.model,
                 function=call.function,
-                input_tokens=0 if failed else call.prompt_tokens,
-                output_tokens=0 if failed else call.completion_tokens,
-                cached_tokens=0 if failed else call.cached_tokens,
-                reasoning_tokens=0 if failed else call.reasoning_tokens,
+                # a failed call returns no usage: its tokens are unknown, as the instrumentation records them
+                input_tokens=None if error else call.prompt_tokens,
+                output_tokens=None if error else call.completion_tokens,
+                cached_tokens=None if error else call.cached_tokens,
+                reasoning_tokens=None if error else call.reasoning_tokens,
                 duration_ms=float(call.delay_ms),
-                success=not failed,
-                error_msg=f"HTTP {call.error}" if failed else None,
+                success=error is None,
+                error_msg=f"HTTP {error}" if error else None,
+                error_type={429: "RateLimitError", 500: "InternalServerError"}.get(error) if error else None,
                 anchor_id=anchor.anchor_id,
                 session_id=f"{anchor.anchor_id}-{day:%Y%m%d}",
                 user_id=rng.choice(anchor.user_ids),
@@ -222,10 +249,17 @@ def backfill(
                 thinking=call.reasoning_tokens > 0,
                 timestamp=ts,
                 source="demo",
-                tags={"demo": "backfill"},
+                tags=BACKFILL_TAGS,
             )
             written += 1
     return written
+
+
+def _history_error(rng: random.Random, *, in_burst: bool) -> int | None:
+    """The HTTP status of a failed historical call, or ``None`` when it succeeded."""
+    if rng.random() >= (0.5 if in_burst else BACKFILL_ERROR_SHARE * 0.75):
+        return None
+    return 429 if rng.random() < 0.6 else 500
 
 
 # ---------------------------------------------------------------- live traffic

@@ -96,20 +96,27 @@ def test_demo_never_writes_into_the_real_records_folder(
 def test_backfill_writes_priced_history_once(instrumented: Any) -> None:
     tz = ZoneInfo(TIMEZONE)
     records_dir: Path = instrumented.records_dir
-    written = backfill(3, tz, records_dir)
+    now = datetime(2026, 3, 14, 15, 30, tzinfo=tz)  # a Saturday afternoon
+    written = backfill(3, tz, records_dir, now=now.timestamp())
     records = instrumented.records()
     assert written == len(records) > 300
-    today = datetime.now(tz).date()
+    today = now.date()
     days = {datetime.fromtimestamp(r["timestamp"], tz).date() for r in records}
-    assert days == {today - timedelta(days=n) for n in (1, 2, 3)}
+    assert days == {today - timedelta(days=n) for n in (0, 1, 2, 3)}, "history runs up to today"
     assert {path.name for path in records_dir.glob("usage_*.jsonl")} == {
         f"usage_{day.isoformat()}.jsonl" for day in days
     }
+    todays = [r["timestamp"] for r in records if datetime.fromtimestamp(r["timestamp"], tz).date() == today]
+    assert max(todays) < now.timestamp(), "nothing in the future"
+    assert 0 < sum(ts >= now.timestamp() - 3600 for ts in todays) < len(todays) / 3, "this hour is not today"
     ok = [r for r in records if r["success"]]
     assert all(r["priced"] and r["cost"] > 0 for r in ok), "history is priced by the catalogue"
-    assert any(not r["success"] for r in records)
-    assert {r["anchor_id"] for r in records} >= {"anchor_001", "anchor_004"}
-    assert backfill(3, tz, records_dir) == 0, "a second run adds nothing"
+    failed = [r for r in records if not r["success"]]
+    assert 0 < len(failed) < len(records) / 5
+    assert all(r["input_tokens"] is None and r["cost"] == 0 for r in failed), "failed calls carry no usage"
+    assert len({r["anchor_id"] for r in failed}) >= 3 and len({r["user_id"] for r in failed}) >= 3
+    assert {r["anchor_id"] for r in records} == {"anchor_001", "anchor_002", "anchor_003", "anchor_004"}
+    assert backfill(3, tz, records_dir, now=now.timestamp() + 600) == 0, "a second run adds nothing"
     assert len(instrumented.records()) == written
 
 
