@@ -204,8 +204,15 @@ def _clock(second_of_day: int) -> str:
 
 
 def index_entries(entries: Iterable[PriceEntry]) -> dict[tuple[str, str], tuple[PriceEntry, ...]]:
-    """Group entries by ``(provider, model)``, each group ordered by effective date (oldest first)."""
+    """Group entries by ``(provider, model)``, each group ordered by effective date (oldest first).
+
+    Of entries from the same date, those limited to a time of day come last, so that a look-up from the
+    newest end finds an off-peak price before the all-day price it overrides.
+    """
     groups: dict[tuple[str, str], list[PriceEntry]] = {}
     for entry in entries:
         groups.setdefault((entry.provider, entry.model), []).append(entry)
-    return {key: tuple(sorted(group, key=lambda e: e.effective_ts)) for key, group in groups.items()}
+    return {
+        key: tuple(sorted(group, key=lambda e: (e.effective_ts, e.daily_window is not None)))
+        for key, group in groups.items()
+    }
