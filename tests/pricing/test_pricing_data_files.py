@@ -185,3 +185,11 @@ def test_register_price_takes_the_new_fields(pricer: Pricer) -> None:
                             at=at("2026-12-05T13:00:00")).priced  # fmt: skip
     with pytest.raises(ValueError, match=r"register_price\('m'\): field 'batch'"):
         register_price("m", input=1.0, output=2.0, currency="CNY", unit="1M", batch=0)
+
+
+def test_the_readme_lists_every_dashscope_entry() -> None:
+    readme = (Path(__file__).parents[2] / "ai_usage_monitor" / "pricing" / "README.md").read_text("utf-8")
+    for entry in builtin_entries():
+        if entry.provider.startswith("dashscope"):
+            date_cell = "undated" if entry.effective_from == EPOCH else entry.effective_from.isoformat()
+            assert f"| {entry.model} | {date_cell} |" in readme, (entry.provider, entry.model)
