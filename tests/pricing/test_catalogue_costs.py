@@ -44,9 +44,10 @@ def test_the_table_covers_every_family_and_situation() -> None:
     """The table keeps a row for each kind of figure the catalogue carries."""
     refs = {case.ref.split("@")[0] for case in CASES if case.prices is not None}
     for family in ("qwen-plus", "qwen-max", "qwen-turbo", "qwen-flash", "qwen-long", "qwen3-max",
-                   "qwen3-vl-plus", "text-embedding-v4", "gte-rerank-v2"):  # fmt: skip
+                   "qwen3-vl-plus", "qwen3-coder-plus", "qwen-mt-plus", "text-embedding-v4",
+                   "gte-rerank-v2"):  # fmt: skip
         assert f"dashscope/{family}" in refs, family
     assert "dashscope-intl/qwen-max" in refs
     assert any(c.batch for c in CASES) and any(c.thinking or c.reasoning_tokens for c in CASES)
     assert any(c.cache_write_tokens for c in CASES) and any(c.explicit_cache for c in CASES)
-    assert any(c.ref.endswith("#tier2") for c in CASES)
+    assert any(c.ref.endswith("#tier3") for c in CASES)
