@@ -210,7 +210,8 @@ class Pricer:
         return self._resolution(provider, model).at(time.time() if at is None else at)[0]
 
     def warm_up(self) -> None:
-        """Load genai-prices' data now rather than on the first call to a non-DashScope model."""
+        """Read the data files and genai-prices' data now rather than on the first priced call."""
+        builtin_index()
         warm_up()
 
     def _resolution(self, provider: str, model: str) -> _Resolution:
