@@ -63,12 +63,13 @@ def entries_from_table(
     merged = {**(defaults or {}), **table}
     models = _model_names(merged)
     provider = _string(merged, "provider", default=ANY_PROVIDER)
+    currency = _string(merged, "currency").upper()
     unit_name = _string(merged, "unit").upper()
     if unit_name not in UNITS:
         raise FieldError("unit", f"expected one of {sorted(UNITS)}, got {unit_name!r}")
     fields: dict[str, Any] = {
         "provider": normalise_provider(provider) if provider != ANY_PROVIDER else ANY_PROVIDER,
-        "currency": _string(merged, "currency").upper(),
+        "currency": currency,
         "unit": UNITS[unit_name],
         "tiers": _tiers(merged),
         "effective_from": _date(merged, "effective_from") or EPOCH,
