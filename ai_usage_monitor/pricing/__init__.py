@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ai_usage_monitor.pricing.catalogue import DASHSCOPE_CATALOGUE
+from ai_usage_monitor.pricing.catalogue import builtin_entries
 from ai_usage_monitor.pricing.models import PriceEntry, PriceQuote, Tier
 from ai_usage_monitor.pricing.overrides import (
     PricingFileError,
@@ -14,12 +14,12 @@ from ai_usage_monitor.pricing.overrides import (
 from ai_usage_monitor.pricing.pricer import Pricer, get_pricer
 
 __all__ = [
-    "DASHSCOPE_CATALOGUE",
     "PriceEntry",
     "PriceQuote",
     "Pricer",
     "PricingFileError",
     "Tier",
+    "builtin_entries",
     "clear_registered_prices",
     "get_pricer",
     "load_pricing_file",

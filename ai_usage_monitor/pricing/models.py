@@ -11,6 +11,7 @@ __all__ = [
     "ANY_PROVIDER",
     "CURRENCIES",
     "EPOCH",
+    "TIER_PRICE_FIELDS",
     "UNITS",
     "PriceEntry",
     "PriceQuote",
@@ -26,6 +27,15 @@ EPOCH = date(1970, 1, 1)
 #: The provider of entries that match a model name whichever provider served it.
 ANY_PROVIDER = "*"
 _SECONDS_PER_DAY = 86_400
+#: The prices a tier may carry, in the order the data files document them.
+TIER_PRICE_FIELDS = (
+    "input",
+    "output",
+    "cached_input",
+    "thinking_output",
+    "cache_creation_input",
+    "explicit_cached_input",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +52,8 @@ class Tier:
 
     Prices are in the entry's currency per the entry's unit of tokens. ``cached_input`` defaults to
     ``input`` (no discount); ``thinking_output`` to ``output`` (no thinking surcharge);
-    ``cache_creation_input`` (input tokens written to a prompt cache) to ``input``.
+    ``cache_creation_input`` (input tokens written to a prompt cache) to ``input``;
+    ``explicit_cached_input`` (hits on an explicitly created cache) to ``cached_input``.
     """
 
     max_input_tokens: int | None
@@ -51,6 +62,7 @@ class Tier:
     cached_input: float | None = None
     thinking_output: float | None = None
     cache_creation_input: float | None = None
+    explicit_cached_input: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_input_tokens is not None and (
@@ -59,7 +71,7 @@ class Tier:
             or self.max_input_tokens <= 0
         ):
             raise ValueError(f"max_input_tokens: expected a positive integer, got {self.max_input_tokens!r}")
-        for name in ("input", "output", "cached_input", "thinking_output", "cache_creation_input"):
+        for name in TIER_PRICE_FIELDS:
             value = getattr(self, name)
             if value is None and name not in ("input", "output"):
                 continue
@@ -76,6 +88,10 @@ class Tier:
         return self.input if self.cached_input is None else self.cached_input
 
     @property
+    def explicit_cached_price(self) -> float:
+        return self.cached_price if self.explicit_cached_input is None else self.explicit_cached_input
+
+    @property
     def cache_write_price(self) -> float:
         return self.input if self.cache_creation_input is None else self.cache_creation_input
 
@@ -90,7 +106,8 @@ class PriceEntry:
     ``origin`` says which layer it comes from (``registered``, ``override``, ``dashscope``,
     ``genai-prices``) and starts the ``price_ref`` written into every record priced with it.
     ``daily_window`` (seconds after UTC midnight, ``[start, end)``, may wrap) restricts an entry to a
-    time of day, as genai-prices does for DeepSeek's peak/off-peak prices.
+    time of day, as genai-prices does for DeepSeek's peak/off-peak prices. ``batch`` is the fraction of
+    the price batch calls pay; ``read_on`` the day the figures were read from ``source``.
     """
 
     provider: str
@@ -102,6 +119,9 @@ class PriceEntry:
     source: str
     origin: str
     daily_window: tuple[int, int] | None = None
+    batch: float | None = None
+    read_on: date | None = None
+    note: str = ""
     effective_ts: float = field(init=False, repr=False, compare=False)
     refs: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -113,6 +133,16 @@ class PriceEntry:
         if not self.tiers:
             raise ValueError("tiers: at least one tier is needed")
         _check_tier_order(self.tiers)
+        if self.batch is not None and (
+            isinstance(self.batch, bool) or not isinstance(self.batch, int | float) or not 0 < self.batch <= 1
+        ):
+            raise ValueError(f"batch: expected a fraction of the price in (0, 1], got {self.batch!r}")
+        if self.daily_window is not None:
+            start, end = self.daily_window
+            if not (0 <= start < _SECONDS_PER_DAY and 0 <= end < _SECONDS_PER_DAY) or start == end:
+                raise ValueError(
+                    f"daily_window: expected two different times of day, got {self.daily_window!r}"
+                )
         object.__setattr__(self, "effective_ts", _timestamp(self.effective_from))
         object.__setattr__(self, "refs", self._make_refs())
 
@@ -174,8 +204,15 @@ def _clock(second_of_day: int) -> str:
 
 
 def index_entries(entries: Iterable[PriceEntry]) -> dict[tuple[str, str], tuple[PriceEntry, ...]]:
-    """Group entries by ``(provider, model)``, each group ordered by effective date (oldest first)."""
+    """Group entries by ``(provider, model)``, each group ordered by effective date (oldest first).
+
+    Of entries from the same date, those limited to a time of day come last, so that a look-up from the
+    newest end finds an off-peak price before the all-day price it overrides.
+    """
     groups: dict[tuple[str, str], list[PriceEntry]] = {}
     for entry in entries:
         groups.setdefault((entry.provider, entry.model), []).append(entry)
-    return {key: tuple(sorted(group, key=lambda e: e.effective_ts)) for key, group in groups.items()}
+    return {
+        key: tuple(sorted(group, key=lambda e: (e.effective_ts, e.daily_window is not None)))
+        for key, group in groups.items()
+    }

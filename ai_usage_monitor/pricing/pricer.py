@@ -1,9 +1,9 @@
 """What a call cost: resolves a model's price entry through the layers of DESIGN §10 and applies it.
 
-Resolution order: prices registered in code → the override file → the built-in DashScope catalogue →
-genai-prices → unpriced. For providers other than DashScope, genai-prices comes before the catalogue,
-which then still prices Qwen models reached through another provider name (e.g. an OpenAI client
-pointed at a DashScope-compatible proxy). Within a layer the entry in force at the call's time wins;
+Resolution order: prices registered in code → the override file → the built-in data files (for the
+call's provider) → genai-prices → unpriced. A provider without a data file of its own then still gets
+the mainland DashScope prices for Qwen models reached through it (e.g. an OpenAI client pointed at a
+DashScope-compatible proxy). Within a layer the entry in force at the call's time wins;
 a layer with no entry in force yet (a price dated in the future) hands over to the next layer.
 Resolution is memoised per ``(provider, model)``, with the entry in force and the span of time it
 stays in force for; a quote is a dict look-up, a comparison and a few multiplications.
@@ -17,7 +17,7 @@ import time
 
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.pricing import overrides
-from ai_usage_monitor.pricing.catalogue import DASHSCOPE_CATALOGUE
+from ai_usage_monitor.pricing.catalogue import builtin_index, builtin_providers
 from ai_usage_monitor.pricing.genai_prices_adapter import genai_prices_entries, warm_up
 from ai_usage_monitor.pricing.matching import DASHSCOPE, candidate_names, normalise_provider
 from ai_usage_monitor.pricing.models import ANY_PROVIDER, PriceEntry, PriceQuote, index_entries
@@ -27,7 +27,6 @@ __all__ = ["Pricer", "get_pricer"]
 _Index = dict[tuple[str, str], tuple[PriceEntry, ...]]
 _Layers = tuple[tuple[PriceEntry, ...], ...]
 
-_CATALOGUE_INDEX: _Index = index_entries(DASHSCOPE_CATALOGUE)
 _MEMO_LIMIT = 4096
 
 
@@ -47,11 +46,11 @@ def _in_force(layers: _Layers, ts: float) -> PriceEntry | None:
     return None
 
 
-#: one tier of an entry as ``quote`` needs it: (max input tokens, input, cached input, cache write,
-#: output, thinking output, price_ref), prices per the entry's unit in the entry's currency
-_TierRates = tuple[int | None, float, float, float, float, float, str]
-#: an entry as ``quote`` needs it: (unit, currency factor, tiers)
-_Rates = tuple[int, float, tuple[_TierRates, ...]]
+#: one tier of an entry as ``quote`` needs it: (max input tokens, input, cached input, explicit-cache
+#: hit, cache write, output, thinking output, price_ref), per the entry's unit in the entry's currency
+_TierRates = tuple[int | None, float, float, float, float, float, float, str]
+#: an entry as ``quote`` needs it: (unit, currency factor, batch factor, tiers)
+_Rates = tuple[int, float, float, tuple[_TierRates, ...]]
 
 
 def _rates(entry: PriceEntry, factors: dict[str, float]) -> _Rates:
@@ -60,6 +59,7 @@ def _rates(entry: PriceEntry, factors: dict[str, float]) -> _Rates:
             tier.max_input_tokens,
             tier.input,
             tier.cached_price,
+            tier.explicit_cached_price,
             tier.cache_write_price,
             tier.output,
             tier.output_price(True),
@@ -67,7 +67,7 @@ def _rates(entry: PriceEntry, factors: dict[str, float]) -> _Rates:
         )
         for tier, ref in zip(entry.tiers, entry.refs, strict=True)
     )
-    return entry.unit, factors[entry.currency], tiers
+    return entry.unit, factors[entry.currency], 1.0 if entry.batch is None else entry.batch, tiers
 
 
 class _Resolution:
@@ -132,12 +132,17 @@ class Pricer:
         reasoning_tokens: int | None = 0,
         cache_write_tokens: int | None = 0,
         thinking: bool = False,
+        batch: bool = False,
+        explicit_cache: bool = False,
         at: float | None = None,
     ) -> PriceQuote:
         """The cost of one call; tokens as recorded (input includes cached, output includes reasoning).
 
         The thinking-mode output price applies to all output tokens when ``thinking`` is true or the
-        provider reported reasoning tokens, and the entry has such a price.
+        provider reported reasoning tokens, and the entry has such a price. Cached tokens bill at the
+        explicit-cache hit price when ``explicit_cache`` is true or the call wrote to a cache (the two
+        cache modes exclude each other per request). ``batch``: a batch call pays the entry's batch
+        fraction of the full price, without cache discounts (DashScope's rule).
         """
         cost, price_ref = self.cost(
             provider,
@@ -148,6 +153,8 @@ class Pricer:
             reasoning_tokens=reasoning_tokens,
             cache_write_tokens=cache_write_tokens,
             thinking=thinking,
+            batch=batch,
+            explicit_cache=explicit_cache,
             at=at,
         )
         if price_ref is None:
@@ -165,6 +172,8 @@ class Pricer:
         reasoning_tokens: int | None = 0,
         cache_write_tokens: int | None = 0,
         thinking: bool = False,
+        batch: bool = False,
+        explicit_cache: bool = False,
         at: float | None = None,
     ) -> tuple[float, str | None]:
         """:meth:`quote` as ``(cost, price_ref)``, ``(0.0, None)`` when unpriced: the recorder's hot path."""
@@ -173,15 +182,21 @@ class Pricer:
         rates = self._resolution(provider, model).at(time.time() if at is None else at)[1]
         if rates is None:
             return 0.0, None
-        unit, factor, tiers = rates
+        unit, factor, batch_factor, tiers = rates
         # the first tier whose limit the input fits (only the last may have none), else the last
-        for limit, input_price, cached_price, write_price, output_price, thinking_price, ref in tiers:  # noqa: B007
-            if limit is None or input_tokens <= limit:
+        for tier in tiers:
+            if tier[0] is None or input_tokens <= tier[0]:
                 break
+        _, input_price, cached_price, explicit_price, write_price, output_price, thinking_price, ref = tier
         cached = min(cached_tokens or 0, input_tokens)
         written = min(cache_write_tokens or 0, input_tokens - cached)
         if thinking or reasoning_tokens:
             output_price = thinking_price
+        if batch:  # batch calls bill every input token at the batch price: no cache discounts
+            cached_price = write_price = input_price
+            factor *= batch_factor
+        elif explicit_cache or written:
+            cached_price = explicit_price
         cost = (
             (input_tokens - cached - written) * input_price
             + cached * cached_price
@@ -195,7 +210,8 @@ class Pricer:
         return self._resolution(provider, model).at(time.time() if at is None else at)[0]
 
     def warm_up(self) -> None:
-        """Load genai-prices' data now rather than on the first call to a non-DashScope model."""
+        """Read the data files and genai-prices' data now rather than on the first priced call."""
+        builtin_index()
         warm_up()
 
     def _resolution(self, provider: str, model: str) -> _Resolution:
@@ -219,11 +235,13 @@ class Pricer:
             _find(overrides.registered_index(), provider, names),
             _find(self._file_index, provider, names),
         ]
-        catalogue = _find(_CATALOGUE_INDEX, DASHSCOPE, names)
-        if provider == DASHSCOPE:
-            found.append(catalogue)
-        else:
-            found += [genai_prices_entries(provider, model), catalogue]
+        builtin = builtin_index()
+        if provider in builtin_providers():
+            found.append(_find(builtin, provider, names))
+        if provider != DASHSCOPE:
+            found.append(genai_prices_entries(provider, model))
+        if provider not in builtin_providers():
+            found.append(_find(builtin, DASHSCOPE, names))
         return tuple(layer for layer in found if layer)
 
 

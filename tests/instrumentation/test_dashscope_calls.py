@@ -214,7 +214,7 @@ async def test_aio_multimodal_conversation(monitor: DashScopeMonitor) -> None:
 
 @pytest.fixture
 def embedding_price() -> Iterator[None]:
-    # The built-in catalogue has no embedding prices: register one the documented way.
+    # A price registered the documented way (here the catalogue's own figure) wins over the catalogue.
     register_price(
         "text-embedding-v4", input=0.0005, output=0.0, currency="CNY", unit="1K", provider="dashscope"
     )

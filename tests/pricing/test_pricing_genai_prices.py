@@ -14,6 +14,7 @@ from genai_prices import Usage, calc_price
 from genai_prices.data_snapshot import DataSnapshot, set_custom_snapshot
 
 from ai_usage_monitor.pricing import Pricer
+from ai_usage_monitor.pricing import pricer as pricer_module
 from ai_usage_monitor.pricing.genai_prices_adapter import genai_prices_entries
 
 MOMENTS = [
@@ -27,7 +28,10 @@ CALLS = [(1000, 0, 500), (150_000, 20_000, 4000), (200_000, 0, 100), (200_001, 5
 
 
 @pytest.fixture
-def usd_pricer(make_settings: Any) -> Pricer:
+def usd_pricer(make_settings: Any, monkeypatch: pytest.MonkeyPatch) -> Pricer:
+    """A USD pricer without our built-in data files, so genai-prices answers for every provider here."""
+    monkeypatch.setattr(pricer_module, "builtin_index", dict)
+    monkeypatch.setattr(pricer_module, "builtin_providers", frozenset)
     return Pricer(make_settings(currency="USD"))
 
 

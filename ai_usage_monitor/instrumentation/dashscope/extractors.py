@@ -19,6 +19,7 @@ from ai_usage_monitor.instrumentation.streams import wrap_async_generator, wrap_
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "INTL_PROVIDER",
     "PROVIDER",
     "ApplicationExtractor",
     "DashScopeExtractor",
@@ -32,12 +33,16 @@ __all__ = [
     "finish_reasons",
     "generation_usage",
     "merge_chunk_usage",
+    "provider_of",
     "response_failure",
     "server_of",
     "wants_thinking",
 ]
 
 PROVIDER = "dashscope"
+#: Model Studio's international (Singapore) endpoint: its own provider, priced from its USD list.
+INTL_PROVIDER = "dashscope-intl"
+_INTL_HOSTS = frozenset({"dashscope-intl.aliyuncs.com"})
 #: What the SDK calls when ``dashscope.base_http_api_url`` is unset (mainland China endpoint).
 DEFAULT_BASE_URL = "https://dashscope.aliyuncs.com/api/v1"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -82,6 +87,11 @@ def server_of(url: str) -> tuple[str | None, int | None]:
     except ValueError:
         port = None
     return parts.hostname, port or _DEFAULT_PORTS.get(parts.scheme)
+
+
+def provider_of(address: str | None) -> str:
+    """The provider a call to this host is billed by: ``dashscope-intl`` for the international endpoint."""
+    return INTL_PROVIDER if address in _INTL_HOSTS else PROVIDER
 
 
 def _current_base_url(kwargs: Mapping[str, Any]) -> str:
@@ -229,7 +239,7 @@ class DashScopeExtractor:
         address, port = server_of(_current_base_url(kwargs))
         first = argument(args, kwargs, self.first_parameter)
         return CallInfo(
-            provider=PROVIDER,
+            provider=provider_of(address),
             operation=self.operation,
             request_model=str(first) if first else None,
             source=PROVIDER,
