@@ -1,10 +1,13 @@
 """Read OpenAI SDK requests and responses into the core's ``CallInfo`` / ``Usage``: pure functions over SDK
 objects (or their JSON dicts), and one extractor per API family (chat completions, embeddings, Responses).
 
-Provider rule: the client's base URL decides. Hosts ``dashscope.aliyuncs.com``,
-``dashscope-intl.aliyuncs.com``, ``*.maas.aliyuncs.com`` or a path containing ``/compatible-mode/``
-(DashScope's OpenAI-compatible path, also served by the local fake) mean ``dashscope`` (priced in CNY);
-``*.openai.azure.com`` or an ``AzureOpenAI`` client mean ``azure.ai.openai``; anything else ``openai``.
+Provider rule: the client's base URL host decides, first match wins: a known provider host
+(:data:`PROVIDER_HOSTS`: DashScope mainland and international, DeepSeek, Moonshot, Zhipu, Volcengine Ark,
+Qianfan, Hunyuan, MiniMax, SiliconFlow, OpenAI) or ``*.maas.aliyuncs.com``; a path containing
+``/compatible-mode/`` (DashScope's OpenAI-compatible path, also served by the local fake) means
+``dashscope``; a host of the ``provider_hosts`` setting; ``*.openai.azure.com`` or an ``AzureOpenAI`` client
+mean ``azure.ai.openai``; any other host is its own provider name, so an unknown endpoint is never priced
+as OpenAI by accident. The answer is remembered per client base URL (and ``provider_hosts`` setting).
 
 Operation names (GenAI semantic conventions): ``chat`` for chat completions and for the Responses API
 alike (the OpenAI conventions tell the two apart with ``openai.api.type``, not with the operation), and
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from openai import AsyncAzureOpenAI, AsyncStream, AzureOpenAI, Stream
@@ -45,6 +49,8 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 __all__ = [
     "PROVIDER_AZURE",
     "PROVIDER_DASHSCOPE",
+    "PROVIDER_DASHSCOPE_INTL",
+    "PROVIDER_HOSTS",
     "PROVIDER_OPENAI",
     "SOURCE",
     "ChatExtractor",
@@ -71,10 +77,30 @@ __all__ = [
 PROVIDER_OPENAI = "openai"
 PROVIDER_AZURE = "azure.ai.openai"
 PROVIDER_DASHSCOPE = "dashscope"
+PROVIDER_DASHSCOPE_INTL = "dashscope-intl"
 #: the ``source`` of every record written by this instrumentation
 SOURCE = "openai"
 
-_DASHSCOPE_HOSTS = frozenset({"dashscope.aliyuncs.com", "dashscope-intl.aliyuncs.com"})
+#: base-URL hosts and their ``gen_ai.provider.name`` (the semantic conventions' name where there is one)
+PROVIDER_HOSTS: Mapping[str, str] = MappingProxyType(
+    {
+        "api.openai.com": PROVIDER_OPENAI,
+        "dashscope.aliyuncs.com": PROVIDER_DASHSCOPE,
+        "dashscope-intl.aliyuncs.com": PROVIDER_DASHSCOPE_INTL,
+        "api.deepseek.com": "deepseek",
+        "api.moonshot.cn": "moonshot",
+        "open.bigmodel.cn": "zhipu",
+        "ark.cn-beijing.volces.com": "volcengine",
+        "qianfan.baidubce.com": "qianfan",
+        "api.hunyuan.cloud.tencent.com": "hunyuan",
+        "api.minimax.chat": "minimax",
+        "api.minimaxi.com": "minimax",
+        "api.siliconflow.cn": "siliconflow",
+    }
+)
+#: providers whose chat API takes DashScope's ``enable_thinking`` switch in ``extra_body``
+_ENABLE_THINKING_PROVIDERS = frozenset({PROVIDER_DASHSCOPE, PROVIDER_DASHSCOPE_INTL, "siliconflow"})
+_NO_HOSTS: Mapping[str, str] = MappingProxyType({})
 _DASHSCOPE_HOST_SUFFIX = ".maas.aliyuncs.com"
 _DASHSCOPE_COMPATIBLE_PATH = "/compatible-mode/"
 _AZURE_HOST_SUFFIX = ".openai.azure.com"
@@ -85,16 +111,20 @@ _RAW_RESPONSE_HEADER = "x-stainless-raw-response"
 _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
-def provider_for(host: str, path: str = "") -> str:
-    """The provider name for a base URL's host and path (rule in the module docstring)."""
+def provider_for(host: str, path: str = "", hosts: Mapping[str, str] = _NO_HOSTS) -> str:
+    """The provider name for a base URL's host and path; ``hosts``: the ``provider_hosts`` setting."""
     host = host.lower().rstrip(".")
-    if host in _DASHSCOPE_HOSTS or host.endswith(_DASHSCOPE_HOST_SUFFIX):
+    known = PROVIDER_HOSTS.get(host)
+    if known is not None:
+        return known
+    if host.endswith(_DASHSCOPE_HOST_SUFFIX) or _DASHSCOPE_COMPATIBLE_PATH in path:
         return PROVIDER_DASHSCOPE
-    if _DASHSCOPE_COMPATIBLE_PATH in path:
-        return PROVIDER_DASHSCOPE
+    mapped = hosts.get(host)
+    if mapped is not None:
+        return mapped
     if host.endswith(_AZURE_HOST_SUFFIX):
         return PROVIDER_AZURE
-    return PROVIDER_OPENAI
+    return host or PROVIDER_OPENAI
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +136,9 @@ class Endpoint:
     port: int | None
 
 
-#: endpoints by ``id`` of the client's base URL object: (that URL, the client's type, its endpoint)
-_endpoints: dict[int, tuple[Any, type[Any], Endpoint]] = {}
+#: endpoints by ``id`` of the client's base URL object: (that URL, the client's type, the ``providers``
+#: setting it was found with, its endpoint)
+_endpoints: dict[int, tuple[Any, type[Any], Mapping[str, str], Endpoint]] = {}
 _ENDPOINTS_LIMIT = 256
 
 
@@ -117,17 +148,23 @@ def _client_endpoint(client: Any) -> Endpoint:
     url = getattr(client, "_base_url", None)
     if url is None:
         url = getattr(client, "base_url", None)
+    hosts = get_recorder().settings.provider_hosts
     hit = _endpoints.get(id(url))
-    if hit is not None and hit[0] is url and hit[1] is type(client):
-        return hit[2]
-    endpoint = endpoint_of(client)
+    if hit is not None and hit[0] is url and hit[1] is type(client) and hit[2] is hosts:
+        return hit[3]
+    endpoint = endpoint_of(client, hosts)
     if len(_endpoints) >= _ENDPOINTS_LIMIT:
         _endpoints.clear()
-    _endpoints[id(url)] = (url, type(client), endpoint)  # holding the URL keeps its id from being reused
+    _endpoints[id(url)] = (
+        url,
+        type(client),
+        hosts,
+        endpoint,
+    )  # holding the URL keeps its id from being reused
     return endpoint
 
 
-def endpoint_of(client: Any) -> Endpoint:
+def endpoint_of(client: Any, hosts: Mapping[str, str] = _NO_HOSTS) -> Endpoint:
     """Provider, host and port of an ``OpenAI``-style client, from its ``base_url`` (httpx or httpx2 URL)."""
     url = getattr(client, "base_url", None)
     host = str(getattr(url, "host", "") or "")
@@ -135,10 +172,9 @@ def endpoint_of(client: Any) -> Endpoint:
     port = getattr(url, "port", None)
     if port is None:
         port = _DEFAULT_PORTS.get(str(getattr(url, "scheme", "")))
-    provider = provider_for(host, path)
-    if provider == PROVIDER_OPENAI and isinstance(client, (AzureOpenAI, AsyncAzureOpenAI)):
-        provider = PROVIDER_AZURE
-    return Endpoint(provider, host or None, port)
+    if isinstance(client, (AzureOpenAI, AsyncAzureOpenAI)):
+        return Endpoint(PROVIDER_AZURE, host or None, port)
+    return Endpoint(provider_for(host, path, hosts), host or None, port)
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -385,7 +421,9 @@ class ChatExtractor(_OpenAIExtractor):
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallInfo:
         call = super().request(instance, args, kwargs)
         extra_body = kwargs.get("extra_body")
-        call.thinking = call.provider == PROVIDER_DASHSCOPE and _get(extra_body, "enable_thinking") is True
+        call.thinking = (
+            call.provider in _ENABLE_THINKING_PROVIDERS and _get(extra_body, "enable_thinking") is True
+        )
         if (
             call.stream
             and call.provider != PROVIDER_AZURE
