@@ -1,6 +1,6 @@
-"""China's other providers (data files ``deepseek.toml``, ``zhipu.toml``): each row's cost through
-``Pricer.quote`` equals a hand computation from the official figures, at the edges of DeepSeek's peak
-windows and of each entry's effective date."""
+"""China's other providers (data files ``deepseek.toml``, ``zhipu.toml``, ``minimax.toml``): each row's
+cost through ``Pricer.quote`` equals a hand computation from the official figures, at the edges of
+DeepSeek's peak windows and of each entry's effective date."""
 
 from __future__ import annotations
 
@@ -49,6 +49,13 @@ ROWS: list[Row] = [
     # GLM-5.3-Flash at list price from 2026-09-10 00:00 Beijing time (16:00 UTC the day before)
     ("zhipu", "glm-5.3-flash", "2026-09-09T16:00:00+00:00", 5_000, 1_000, 800, 0,
      (4_000 * 0.8 + 1_000 * 0.23 + 800 * 2.8) / M, "zhipu/glm-5.3-flash@2026-09-09T16:00:00+00:00"),
+    # MiniMax (mainland pay-as-you-go, undated): M2.7 2.1 / 0.42 cached / 8.4; M2.5's cache read is 0.21
+    ("minimax", "MiniMax-M2.7", "2026-12-01T12:00:00+00:00", 10_000, 2_000, 1_000, 0,
+     (8_000 * 2.1 + 2_000 * 0.42 + 1_000 * 8.4) / M, "minimax/minimax-m2.7@undated"),
+    ("minimax", "MiniMax-M2.5", "2026-12-01T12:00:00+00:00", 10_000, 2_000, 1_000, 0,
+     (8_000 * 2.1 + 2_000 * 0.21 + 1_000 * 8.4) / M, "minimax/minimax-m2.5@undated"),
+    ("minimax", "MiniMax-M2.7-highspeed", "2026-12-01T12:00:00+00:00", 10_000, 2_000, 1_000, 0,
+     (8_000 * 4.2 + 2_000 * 0.42 + 1_000 * 16.8) / M, "minimax/minimax-m2.7-highspeed@undated"),
 ]  # fmt: skip
 
 
@@ -81,3 +88,18 @@ def test_before_an_entry_is_in_force_our_data_does_not_price(pricer: Pricer) -> 
     ):
         entry = pricer.price_entry(provider=provider, model=model, at=_at(moment))
         assert entry is None or not entry.refs[0].startswith(f"{provider}/"), entry
+
+
+def test_minimax_cache_writes_bill_at_the_cache_write_price(pricer: Pricer) -> None:
+    """MiniMax lists a cache-write price (2.625 per 1M): written tokens bill at it, not at the input price."""
+    quote = pricer.quote(
+        provider="minimax",
+        model="MiniMax-M2.7",
+        input_tokens=10_000,
+        cached_tokens=2_000,
+        cache_write_tokens=3_000,
+        output_tokens=1_000,
+    )
+    assert quote.cost == pytest.approx(
+        (5_000 * 2.1 + 2_000 * 0.42 + 3_000 * 2.625 + 1_000 * 8.4) / M, rel=1e-12
+    )
