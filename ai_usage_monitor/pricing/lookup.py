@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ai_usage_monitor.config import Settings
-from ai_usage_monitor.instrumentation.openai.extractors import PROVIDER_HOSTS
 from ai_usage_monitor.pricing import overrides
 from ai_usage_monitor.pricing.matching import DASHSCOPE, normalise_provider
 from ai_usage_monitor.pricing.models import ANY_PROVIDER, PriceEntry
 from ai_usage_monitor.pricing.pricer import Pricer
+from ai_usage_monitor.providers import PROVIDER_AZURE, PROVIDER_HOSTS
 
 __all__ = ["candidate_providers", "find_prices"]
 
@@ -20,7 +20,7 @@ def _genai_prices_providers() -> list[str]:
 
 def candidate_providers(settings: Settings) -> list[str]:
     """Provider names worth asking about, the ones the instrumentation emits first."""
-    named = [DASHSCOPE, *PROVIDER_HOSTS.values(), "azure.ai.openai", *settings.provider_hosts.values()]
+    named = [DASHSCOPE, *PROVIDER_HOSTS.values(), PROVIDER_AZURE, *settings.provider_hosts.values()]
     entries: list[PriceEntry] = [e for group in overrides.registered_index().values() for e in group]
     if settings.pricing_file is not None:
         entries += overrides.load_pricing_file(settings.pricing_file)

@@ -1,13 +1,9 @@
 """Read OpenAI SDK requests and responses into the core's ``CallInfo`` / ``Usage``: pure functions over SDK
 objects (or their JSON dicts), and one extractor per API family (chat completions, embeddings, Responses).
 
-Provider rule: the client's base URL host decides, first match wins: a known provider host
-(:data:`PROVIDER_HOSTS`: DashScope mainland and international, DeepSeek, Moonshot, Zhipu, Volcengine Ark,
-Qianfan, Hunyuan, MiniMax, SiliconFlow, OpenAI) or ``*.maas.aliyuncs.com``; a path containing
-``/compatible-mode/`` (DashScope's OpenAI-compatible path, also served by the local fake) means
-``dashscope``; a host of the ``provider_hosts`` setting; ``*.openai.azure.com`` or an ``AzureOpenAI`` client
-mean ``azure.ai.openai``; any other host is its own provider name, so an unknown endpoint is never priced
-as OpenAI by accident. The answer is remembered per client base URL (and ``provider_hosts`` setting).
+Provider rule: the client's base-URL host decides (``ai_usage_monitor.providers``, with the
+``provider_hosts`` setting); an ``AzureOpenAI`` client is always ``azure.ai.openai``. The answer is
+remembered per client base URL (and ``provider_hosts`` setting).
 
 Operation names (GenAI semantic conventions): ``chat`` for chat completions and for the Responses API
 alike (the OpenAI conventions tell the two apart with ``openai.api.type``, not with the operation), and
@@ -35,6 +31,14 @@ from openai import AsyncAzureOpenAI, AsyncStream, AzureOpenAI, Stream
 
 from ai_usage_monitor.instrumentation.core import CallInfo, CallTracker, Failure, StreamState, Usage
 from ai_usage_monitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
+from ai_usage_monitor.providers import (
+    PROVIDER_AZURE,
+    PROVIDER_DASHSCOPE,
+    PROVIDER_DASHSCOPE_INTL,
+    PROVIDER_HOSTS,
+    PROVIDER_OPENAI,
+    provider_for,
+)
 from ai_usage_monitor.recorder import get_recorder
 
 try:  # private modules of the SDK: what ``with_raw_response`` / ``with_streaming_response`` calls return
@@ -74,57 +78,17 @@ __all__ = [
     "responses_usage",
 ]
 
-PROVIDER_OPENAI = "openai"
-PROVIDER_AZURE = "azure.ai.openai"
-PROVIDER_DASHSCOPE = "dashscope"
-PROVIDER_DASHSCOPE_INTL = "dashscope-intl"
 #: the ``source`` of every record written by this instrumentation
 SOURCE = "openai"
 
-#: base-URL hosts and their ``gen_ai.provider.name`` (the semantic conventions' name where there is one)
-PROVIDER_HOSTS: Mapping[str, str] = MappingProxyType(
-    {
-        "api.openai.com": PROVIDER_OPENAI,
-        "dashscope.aliyuncs.com": PROVIDER_DASHSCOPE,
-        "dashscope-intl.aliyuncs.com": PROVIDER_DASHSCOPE_INTL,
-        "api.deepseek.com": "deepseek",
-        "api.moonshot.cn": "moonshot",
-        "open.bigmodel.cn": "zhipu",
-        "ark.cn-beijing.volces.com": "volcengine",
-        "qianfan.baidubce.com": "qianfan",
-        "api.hunyuan.cloud.tencent.com": "hunyuan",
-        "api.minimax.chat": "minimax",
-        "api.minimaxi.com": "minimax",
-        "api.siliconflow.cn": "siliconflow",
-    }
-)
 #: providers whose chat API takes DashScope's ``enable_thinking`` switch in ``extra_body``
 _ENABLE_THINKING_PROVIDERS = frozenset({PROVIDER_DASHSCOPE, PROVIDER_DASHSCOPE_INTL, "siliconflow"})
 _NO_HOSTS: Mapping[str, str] = MappingProxyType({})
-_DASHSCOPE_HOST_SUFFIX = ".maas.aliyuncs.com"
-_DASHSCOPE_COMPATIBLE_PATH = "/compatible-mode/"
-_AZURE_HOST_SUFFIX = ".openai.azure.com"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 #: header the SDK's ``with_raw_response`` / ``with_streaming_response`` wrappers add to a call
 _RAW_RESPONSE_HEADER = "x-stainless-raw-response"
 #: Responses API stream events that carry the final response with its usage
 _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
-
-
-def provider_for(host: str, path: str = "", hosts: Mapping[str, str] = _NO_HOSTS) -> str:
-    """The provider name for a base URL's host and path; ``hosts``: the ``provider_hosts`` setting."""
-    host = host.lower().rstrip(".")
-    known = PROVIDER_HOSTS.get(host)
-    if known is not None:
-        return known
-    if host.endswith(_DASHSCOPE_HOST_SUFFIX) or _DASHSCOPE_COMPATIBLE_PATH in path:
-        return PROVIDER_DASHSCOPE
-    mapped = hosts.get(host)
-    if mapped is not None:
-        return mapped
-    if host.endswith(_AZURE_HOST_SUFFIX):
-        return PROVIDER_AZURE
-    return host or PROVIDER_OPENAI
 
 
 @dataclass(frozen=True, slots=True)
