@@ -8,6 +8,7 @@ from datetime import tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -63,6 +64,9 @@ class Settings(BaseSettings):
     fsync: Literal["none", "always"] = "none"
     #: Re-raise the monitor's own internal errors instead of logging them (the project's tests set it).
     raise_internal_errors: bool = False
+    #: Extra OpenAI-client base-URL hosts and the provider each means, e.g. ``{"llm.corp.example": "qwen"}``
+    #: (env ``AI_USAGE_PROVIDER_HOSTS`` as JSON, a ``[provider_hosts]`` TOML table); see pricing/README.md.
+    provider_hosts: dict[str, str] = Field(default_factory=dict)
 
     # server
     host: str = "127.0.0.1"
@@ -88,6 +92,19 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}: use an IANA name like 'Asia/Shanghai'") from exc
         return value
+
+    @field_validator("provider_hosts")
+    @classmethod
+    def _known_hosts(cls, value: dict[str, str]) -> dict[str, str]:
+        hosts: dict[str, str] = {}
+        for key, provider in value.items():
+            host = (urlsplit(key).hostname or "") if "://" in key else key.strip().lower().rstrip(".")
+            if not host or not provider.strip():
+                raise ValueError(
+                    f"provider_hosts: expected a host name and a provider name, got {key!r}: {provider!r}"
+                )
+            hosts[host] = provider.strip()
+        return hosts
 
     @classmethod
     def settings_customise_sources(

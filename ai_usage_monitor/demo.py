@@ -56,6 +56,8 @@ ROUND_SECONDS = 1.5
 ERROR_EVERY = 12
 ERROR_AT = 3
 FAKE_API_KEY = "sk-demo-local-fake"
+#: where the demo's fake provider listens
+FAKE_HOST = "127.0.0.1"
 
 Client = Literal["dashscope", "compatible", "openai"]
 
@@ -404,7 +406,9 @@ def _serving(settings: Settings, sock: socket.socket) -> Iterator[None]:
 def _instrumented(settings: Settings, records_dir: Path) -> Iterator[Settings]:
     """``instrument()`` writing to ``records_dir``; undone afterwards."""
     previous = active_settings()
-    active = instrument(**{**settings.model_dump(), "records_dir": records_dir})
+    # the fake provider's host is unknown, so its own provider name by default: the demo shows it as OpenAI
+    hosts = {FAKE_HOST: "openai", **settings.provider_hosts}
+    active = instrument(**{**settings.model_dump(), "records_dir": records_dir, "provider_hosts": hosts})
     try:
         yield active
     finally:
@@ -459,7 +463,7 @@ def run_demo(
         sock = _listen(settings.host, settings.port)
         stack.callback(sock.close)
         stack.enter_context(_stop_on_signals(stop))
-        fake = stack.enter_context(FakeProvider(keep_requests=False))
+        fake = stack.enter_context(FakeProvider(FAKE_HOST, keep_requests=False))
         active = stack.enter_context(_instrumented(settings, records_dir))
         if backfill_days > 0:
             written = backfill(backfill_days, active.tz, records_dir)

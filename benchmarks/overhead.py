@@ -305,8 +305,11 @@ def main() -> None:
         client = openai.OpenAI(base_url=urls["OpenAI"], api_key="bench", max_retries=0)
         dashscope.base_http_api_url = urls["DashScope"]
         dashscope.api_key = "bench"
-        # the recorder (settings, pricer, exporter) is built once; arms switch only the patches
-        ai_usage_monitor.instrument(records_dir=records_dir, timezone="Asia/Shanghai")
+        # the recorder (settings, pricer, exporter) is built once; arms switch only the patches; the fake's
+        # host counts as OpenAI, so the calls are priced as OpenAI's would be
+        ai_usage_monitor.instrument(
+            records_dir=records_dir, timezone="Asia/Shanghai", provider_hosts={"127.0.0.1": "openai"}
+        )
         wait_for_pricing_warm_up()
         ai_usage_monitor.uninstrument()
 

@@ -18,6 +18,16 @@ def _raise_internal_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AI_USAGE_RAISE_INTERNAL_ERRORS", "1")
 
 
+#: the ``provider_hosts`` setting of every test: the local fake provider's host stands for OpenAI
+FAKE_PROVIDER_HOSTS = '{"127.0.0.1": "openai"}'
+
+
+@pytest.fixture(autouse=True)
+def _fake_provider_is_openai(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls to the fake at 127.0.0.1 (an unknown host, by default its own provider) count as OpenAI's."""
+    monkeypatch.setenv("AI_USAGE_PROVIDER_HOSTS", FAKE_PROVIDER_HOSTS)
+
+
 @pytest.fixture(scope="session")
 def fake_provider() -> Iterator[Any]:
     """One local fake OpenAI + DashScope server for the whole session."""

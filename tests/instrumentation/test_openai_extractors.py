@@ -71,18 +71,38 @@ def _call(hide: bool = False) -> CallInfo:
     ("host", "path", "provider"),
     [
         ("dashscope.aliyuncs.com", "/compatible-mode/v1", "dashscope"),
-        ("DashScope-Intl.aliyuncs.com", "/compatible-mode/v1", "dashscope"),
+        ("DashScope-Intl.aliyuncs.com", "/compatible-mode/v1", "dashscope-intl"),
         ("ws-abc.cn-beijing.maas.aliyuncs.com", "/compatible-mode/v1", "dashscope"),
         ("127.0.0.1", "/compatible-mode/v1/", "dashscope"),
         ("my-resource.openai.azure.com", "/openai/deployments/x", "azure.ai.openai"),
         ("api.openai.com", "/v1", "openai"),
-        ("127.0.0.1", "/v1", "openai"),
-        ("aliyuncs.com.evil.example", "/v1", "openai"),
+        ("API.DeepSeek.com.", "/v1", "deepseek"),
+        ("api.moonshot.cn", "/v1", "moonshot"),
+        ("open.bigmodel.cn", "/api/paas/v4", "zhipu"),
+        ("ark.cn-beijing.volces.com", "/api/v3", "volcengine"),
+        ("qianfan.baidubce.com", "/v2", "qianfan"),
+        ("api.hunyuan.cloud.tencent.com", "/v1", "hunyuan"),
+        ("api.minimax.chat", "/v1", "minimax"),
+        ("api.minimaxi.com", "/v1", "minimax"),
+        ("api.siliconflow.cn", "/v1", "siliconflow"),
+        # an unknown host is its own provider, never OpenAI by accident
+        ("127.0.0.1", "/v1", "127.0.0.1"),
+        ("aliyuncs.com.evil.example", "/v1", "aliyuncs.com.evil.example"),
+        ("api.deepseek.com.evil.example", "/v1", "api.deepseek.com.evil.example"),
         ("", "", "openai"),
     ],
 )
 def test_provider_for(host: str, path: str, provider: str) -> None:
     assert provider_for(host, path) == provider
+
+
+def test_provider_for_with_the_providers_setting() -> None:
+    hosts = {"llm.corp.example": "deepseek", "127.0.0.1": "openai", "api.deepseek.com": "mine"}
+    assert provider_for("LLM.corp.example", "/v1", hosts) == "deepseek"
+    assert provider_for("127.0.0.1", "/v1", hosts) == "openai"
+    assert provider_for("127.0.0.1", "/compatible-mode/v1", hosts) == "dashscope", "the path still decides"
+    assert provider_for("api.deepseek.com", "/v1", hosts) == "deepseek", "a known host keeps its provider"
+    assert provider_for("vllm.corp.example", "/v1", hosts) == "vllm.corp.example"
 
 
 def test_endpoint_of_real_clients() -> None:
@@ -91,8 +111,10 @@ def test_endpoint_of_real_clients() -> None:
     point = endpoint_of(compatible)
     assert (point.provider, point.address, point.port) == ("dashscope", "dashscope.aliyuncs.com", 443)
 
-    local = endpoint_of(openai.OpenAI(api_key="k", base_url="http://127.0.0.1:8123/v1"))
-    assert (local.provider, local.address, local.port) == ("openai", "127.0.0.1", 8123)
+    local = openai.OpenAI(api_key="k", base_url="http://127.0.0.1:8123/v1")
+    point = endpoint_of(local)
+    assert (point.provider, point.address, point.port) == ("127.0.0.1", "127.0.0.1", 8123)
+    assert endpoint_of(local, {"127.0.0.1": "openai"}).provider == "openai"
 
     azure = openai.AzureOpenAI(
         api_key="k", api_version="2024-10-21", azure_endpoint="https://corp.example.net"

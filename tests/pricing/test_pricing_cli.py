@@ -40,7 +40,10 @@ def test_show_a_past_date_and_another_provider(runner: CliRunner) -> None:
 def test_show_an_unpriced_model_fails(runner: CliRunner) -> None:
     result = runner.invoke(pricing_app, ["show", "qwen-plus-character"])
     assert result.exit_code == 1
-    assert "No price for dashscope/qwen-plus-character" in result.output
+    assert "No price for qwen-plus-character at any provider" in result.output
+    result = runner.invoke(pricing_app, ["show", "qwen-plus-character", "--provider", "dashscope"])
+    assert result.exit_code == 1
+    assert "No price for qwen-plus-character at dashscope" in result.output
 
 
 def test_show_uses_the_override_file_and_reports_a_bad_one(

@@ -1,10 +1,9 @@
 """Read OpenAI SDK requests and responses into the core's ``CallInfo`` / ``Usage``: pure functions over SDK
 objects (or their JSON dicts), and one extractor per API family (chat completions, embeddings, Responses).
 
-Provider rule: the client's base URL decides. Hosts ``dashscope.aliyuncs.com``,
-``dashscope-intl.aliyuncs.com``, ``*.maas.aliyuncs.com`` or a path containing ``/compatible-mode/``
-(DashScope's OpenAI-compatible path, also served by the local fake) mean ``dashscope`` (priced in CNY);
-``*.openai.azure.com`` or an ``AzureOpenAI`` client mean ``azure.ai.openai``; anything else ``openai``.
+Provider rule: the client's base-URL host decides (``ai_usage_monitor.providers``, with the
+``provider_hosts`` setting); an ``AzureOpenAI`` client is always ``azure.ai.openai``. The answer is
+remembered per client base URL (and ``provider_hosts`` setting).
 
 Operation names (GenAI semantic conventions): ``chat`` for chat completions and for the Responses API
 alike (the OpenAI conventions tell the two apart with ``openai.api.type``, not with the operation), and
@@ -25,12 +24,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from openai import AsyncAzureOpenAI, AsyncStream, AzureOpenAI, Stream
 
 from ai_usage_monitor.instrumentation.core import CallInfo, CallTracker, Failure, StreamState, Usage
 from ai_usage_monitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
+from ai_usage_monitor.providers import (
+    PROVIDER_AZURE,
+    PROVIDER_DASHSCOPE,
+    PROVIDER_DASHSCOPE_INTL,
+    PROVIDER_HOSTS,
+    PROVIDER_OPENAI,
+    provider_for,
+)
 from ai_usage_monitor.recorder import get_recorder
 
 try:  # private modules of the SDK: what ``with_raw_response`` / ``with_streaming_response`` calls return
@@ -45,6 +53,8 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 __all__ = [
     "PROVIDER_AZURE",
     "PROVIDER_DASHSCOPE",
+    "PROVIDER_DASHSCOPE_INTL",
+    "PROVIDER_HOSTS",
     "PROVIDER_OPENAI",
     "SOURCE",
     "ChatExtractor",
@@ -68,33 +78,17 @@ __all__ = [
     "responses_usage",
 ]
 
-PROVIDER_OPENAI = "openai"
-PROVIDER_AZURE = "azure.ai.openai"
-PROVIDER_DASHSCOPE = "dashscope"
 #: the ``source`` of every record written by this instrumentation
 SOURCE = "openai"
 
-_DASHSCOPE_HOSTS = frozenset({"dashscope.aliyuncs.com", "dashscope-intl.aliyuncs.com"})
-_DASHSCOPE_HOST_SUFFIX = ".maas.aliyuncs.com"
-_DASHSCOPE_COMPATIBLE_PATH = "/compatible-mode/"
-_AZURE_HOST_SUFFIX = ".openai.azure.com"
+#: providers whose chat API takes DashScope's ``enable_thinking`` switch in ``extra_body``
+_ENABLE_THINKING_PROVIDERS = frozenset({PROVIDER_DASHSCOPE, PROVIDER_DASHSCOPE_INTL, "siliconflow"})
+_NO_HOSTS: Mapping[str, str] = MappingProxyType({})
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 #: header the SDK's ``with_raw_response`` / ``with_streaming_response`` wrappers add to a call
 _RAW_RESPONSE_HEADER = "x-stainless-raw-response"
 #: Responses API stream events that carry the final response with its usage
 _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
-
-
-def provider_for(host: str, path: str = "") -> str:
-    """The provider name for a base URL's host and path (rule in the module docstring)."""
-    host = host.lower().rstrip(".")
-    if host in _DASHSCOPE_HOSTS or host.endswith(_DASHSCOPE_HOST_SUFFIX):
-        return PROVIDER_DASHSCOPE
-    if _DASHSCOPE_COMPATIBLE_PATH in path:
-        return PROVIDER_DASHSCOPE
-    if host.endswith(_AZURE_HOST_SUFFIX):
-        return PROVIDER_AZURE
-    return PROVIDER_OPENAI
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +100,9 @@ class Endpoint:
     port: int | None
 
 
-#: endpoints by ``id`` of the client's base URL object: (that URL, the client's type, its endpoint)
-_endpoints: dict[int, tuple[Any, type[Any], Endpoint]] = {}
+#: endpoints by ``id`` of the client's base URL object: (that URL, the client's type, the ``providers``
+#: setting it was found with, its endpoint)
+_endpoints: dict[int, tuple[Any, type[Any], Mapping[str, str], Endpoint]] = {}
 _ENDPOINTS_LIMIT = 256
 
 
@@ -117,17 +112,23 @@ def _client_endpoint(client: Any) -> Endpoint:
     url = getattr(client, "_base_url", None)
     if url is None:
         url = getattr(client, "base_url", None)
+    hosts = get_recorder().settings.provider_hosts
     hit = _endpoints.get(id(url))
-    if hit is not None and hit[0] is url and hit[1] is type(client):
-        return hit[2]
-    endpoint = endpoint_of(client)
+    if hit is not None and hit[0] is url and hit[1] is type(client) and hit[2] is hosts:
+        return hit[3]
+    endpoint = endpoint_of(client, hosts)
     if len(_endpoints) >= _ENDPOINTS_LIMIT:
         _endpoints.clear()
-    _endpoints[id(url)] = (url, type(client), endpoint)  # holding the URL keeps its id from being reused
+    _endpoints[id(url)] = (
+        url,
+        type(client),
+        hosts,
+        endpoint,
+    )  # holding the URL keeps its id from being reused
     return endpoint
 
 
-def endpoint_of(client: Any) -> Endpoint:
+def endpoint_of(client: Any, hosts: Mapping[str, str] = _NO_HOSTS) -> Endpoint:
     """Provider, host and port of an ``OpenAI``-style client, from its ``base_url`` (httpx or httpx2 URL)."""
     url = getattr(client, "base_url", None)
     host = str(getattr(url, "host", "") or "")
@@ -135,10 +136,9 @@ def endpoint_of(client: Any) -> Endpoint:
     port = getattr(url, "port", None)
     if port is None:
         port = _DEFAULT_PORTS.get(str(getattr(url, "scheme", "")))
-    provider = provider_for(host, path)
-    if provider == PROVIDER_OPENAI and isinstance(client, (AzureOpenAI, AsyncAzureOpenAI)):
-        provider = PROVIDER_AZURE
-    return Endpoint(provider, host or None, port)
+    if isinstance(client, (AzureOpenAI, AsyncAzureOpenAI)):
+        return Endpoint(PROVIDER_AZURE, host or None, port)
+    return Endpoint(provider_for(host, path, hosts), host or None, port)
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -385,7 +385,9 @@ class ChatExtractor(_OpenAIExtractor):
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallInfo:
         call = super().request(instance, args, kwargs)
         extra_body = kwargs.get("extra_body")
-        call.thinking = call.provider == PROVIDER_DASHSCOPE and _get(extra_body, "enable_thinking") is True
+        call.thinking = (
+            call.provider in _ENABLE_THINKING_PROVIDERS and _get(extra_body, "enable_thinking") is True
+        )
         if (
             call.stream
             and call.provider != PROVIDER_AZURE
