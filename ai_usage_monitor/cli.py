@@ -83,24 +83,31 @@ def _shown_path(path: Path) -> str:
     return f"{str(path)!r} (in the working directory: {path.absolute()})"
 
 
-def _folder_problem(path: Path, create: bool) -> str | None:
-    """Why ``path`` cannot serve as a writable folder (created when ``create``), or ``None``."""
+def _folder_problem(path: Path, *, create: bool, writable: bool = True) -> str | None:
+    """Why ``path`` cannot serve as a folder (created when ``create``; written to when ``writable``)."""
     if path.exists() and not path.is_dir():
         return "is a file, not a folder"
     if not path.exists() and not create:
         return "does not exist"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        if writable:
+            with tempfile.TemporaryFile(dir=path):
+                pass
     except OSError as exc:
         return f"is not writable ({exc.strerror or exc})"
     return None
 
 
-def _require_folders(settings: Settings, options: Mapping[str, str], *, create: bool) -> None:
-    """The records folder and the index folder exist (or are created) and are writable, else one line."""
-    problem = _folder_problem(settings.records_dir, create)
+def _require_folders(
+    settings: Settings, options: Mapping[str, str], *, create: bool, writes_records: bool = False
+) -> None:
+    """The records folder exists (or is created) and, with the index folder, is writable where it must be.
+
+    The records folder is written to by the demo, and holds the index unless ``index_dir`` moves it.
+    """
+    writable = writes_records or settings.index_dir is None
+    problem = _folder_problem(settings.records_dir, create=create, writable=writable)
     if problem is not None:
         origin = setting_origin("records_dir", options)
         raise SetupError(
@@ -327,7 +334,8 @@ def demo(
     given = {"port": port, "records_dir": records_dir}
     settings = _settings(**given)
     demo_dir = demo_records_dir(settings)
-    _require_folders(settings.model_copy(update={"records_dir": demo_dir}), _options(given), create=True)
+    demo_settings = settings.model_copy(update={"records_dir": demo_dir})
+    _require_folders(demo_settings, _options(given), create=True, writes_records=True)
     _require_free_port(settings, _options(given))
     run_demo(settings, backfill_days=backfill)
 

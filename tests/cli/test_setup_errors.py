@@ -5,16 +5,21 @@ Each case runs the real ``ai-usage-monitor`` entry point in a subprocess, as a n
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.api.conftest import boundary_records
+from tests.api.helpers import SHANGHAI, settle_clock
 from tests.support.processes import free_port
+from tests.support.records import write_records
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ("serve", "report", "reindex", "demo")
@@ -49,19 +54,28 @@ def one_line_error(done: subprocess.CompletedProcess[str], *names: str) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def unwritable_folder(tmp_path: Path) -> Iterator[Path]:
-    """A folder nobody can create files in: mode 555, and immutable when the tests run as root."""
-    folder = tmp_path / "locked"
-    folder.mkdir()
+@contextmanager
+def locked(folder: Path) -> Iterator[Path]:
+    """``folder`` made unwritable for the block: mode 555, and immutable when the tests run as root."""
     folder.chmod(0o555)
     as_root = os.access(folder, os.W_OK)  # root ignores the mode bits
     if as_root:
         subprocess.run(["chattr", "+i", str(folder)], check=True)
-    yield folder
-    if as_root:
-        subprocess.run(["chattr", "-i", str(folder)], check=True)
-    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        if as_root:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path: Path) -> Iterator[Path]:
+    """An empty folder nobody can create files in."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    with locked(folder):
+        yield folder
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -98,6 +112,20 @@ def test_unwritable_index_folder(tmp_path: Path, unwritable_folder: Path) -> Non
         ["report", "--records-dir", str(records)], tmp_path, AI_USAGE_INDEX_DIR=str(unwritable_folder)
     )
     assert "not writable" in one_line_error(done, "AI_USAGE_INDEX_DIR", str(unwritable_folder))
+
+
+def test_read_only_records_folder_with_the_index_elsewhere_is_fine(tmp_path: Path) -> None:
+    records = tmp_path / "archive"
+    write_records(records, boundary_records(settle_clock()), SHANGHAI)
+    with locked(records):
+        done = run_cli(
+            ["report", "--format", "json"],
+            tmp_path,
+            AI_USAGE_RECORDS_DIR=str(records),
+            AI_USAGE_INDEX_DIR=str(tmp_path / "index"),
+        )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["period"]["days"] == 7
 
 
 @pytest.mark.parametrize("command", ["report", "demo"])
