@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := prometheus prometheus-alertmanager chromium docker-compose
+# Debian packages the tests use for real; add one name here and `make test` installs it when missing.
+APT_PACKAGES := prometheus prometheus-alertmanager chromium docker-compose fonts-noto-cjk
 PYTEST_ARGS ?=
 
 .PHONY: setup system-deps demo serve test lint typecheck bench clean
@@ -17,17 +18,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
-# Debian packages the tests use for real: Prometheus, Alertmanager, promtool, Chromium, docker-compose.
+# Installs only the packages of APT_PACKAGES that are missing, and never upgrades one that is installed
+# (Prometheus, Alertmanager, promtool, Chromium, docker-compose, a CJK font for the zh screenshots).
 system-deps:
 	@missing=""; \
-	for cmd in prometheus promtool prometheus-alertmanager chromium docker-compose; do \
-	  command -v $$cmd >/dev/null 2>&1 || missing="yes"; \
+	for pkg in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$pkg"; \
 	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	  $$SUDO apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
-	fi
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	echo "installing the missing Debian packages:$$missing"; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	$$SUDO apt-get update -q && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends --no-upgrade $$missing
 
 demo: setup
 	$(BIN)/ai-usage-monitor demo

@@ -7,19 +7,21 @@ stdout carries only the report when it is piped.
 from __future__ import annotations
 
 import enum
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ai_usage_monitor.config import Settings
+from ai_usage_monitor.config import Settings, SettingsError
+from ai_usage_monitor.config_errors import setting_origin
 from ai_usage_monitor.state import resolve_settings
 
 if TYPE_CHECKING:
@@ -48,24 +50,98 @@ class ReportFormat(enum.StrEnum):
     table = "table"
 
 
+class SetupError(typer.BadParameter):
+    """Bad setup (settings, folders, port): ``main()`` prints it as one line and exits with 2."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
+def _click_errors() -> tuple[type[Exception], type[Exception]]:
+    """Click's ``UsageError`` and ``ClickException`` as typer uses them (newer typer vendors click)."""
+    classes = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+    return classes["UsageError"], classes["ClickException"]
+
+
+def _options(overrides: Mapping[str, Any]) -> dict[str, str]:
+    """Settings given on the command line → how a user wrote them (``option --records-dir``)."""
+    given = [name for name, value in overrides.items() if value is not None]
+    return {name: f"option --{name.replace('_', '-')}" for name in given}
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
         return resolve_settings(**overrides)
-    except (ValueError, FileNotFoundError) as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    except SettingsError as exc:
+        raise SetupError(str(exc)) from None
+
+
+def _shown_path(path: Path) -> str:
+    """``'records/ai_usage'``, with the folder it resolves to when it is relative to the working directory."""
+    if path.is_absolute():
+        return repr(str(path))
+    return f"{str(path)!r} (in the working directory: {path.absolute()})"
+
+
+def _folder_problem(path: Path, *, create: bool, writable: bool = True) -> str | None:
+    """Why ``path`` cannot serve as a folder (created when ``create``; written to when ``writable``)."""
+    if path.exists() and not path.is_dir():
+        return "is a file, not a folder"
+    if not path.exists() and not create:
+        return "does not exist"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if writable:
+            with tempfile.TemporaryFile(dir=path):
+                pass
+    except OSError as exc:
+        return f"is not writable ({exc.strerror or exc})"
+    return None
+
+
+def _require_folders(
+    settings: Settings, options: Mapping[str, str], *, create: bool, writes_records: bool = False
+) -> None:
+    """The records folder exists (or is created) and, with the index folder, is writable where it must be.
+
+    The records folder is written to by the demo, and holds the index unless ``index_dir`` moves it.
+    """
+    writable = writes_records or settings.index_dir is None
+    problem = _folder_problem(settings.records_dir, create=create, writable=writable)
+    if problem is not None:
+        origin = setting_origin("records_dir", options)
+        raise SetupError(
+            f"the records folder {_shown_path(settings.records_dir)} {problem}; "
+            f"it comes from {origin.where}. Fix: {origin.fix}, or make that path a writable folder"
+        )
+    problem = _folder_problem(settings.index_path, create=True)
+    if problem is not None:
+        where = "the records folder" if settings.index_dir is None else setting_origin("index_dir").where
+        raise SetupError(
+            f"the index folder {_shown_path(settings.index_path)} {problem}; it comes from {where}. "
+            "Fix: make it writable, or set AI_USAGE_INDEX_DIR to a writable folder"
+        )
+
+
+def _require_free_port(settings: Settings, options: Mapping[str, str]) -> None:
+    """The server's address can be bound (checked before anything starts), else one line."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((settings.host, settings.port))
+        except OSError as exc:
+            origin = setting_origin("port", options)
+            raise SetupError(
+                f"cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); the port comes "
+                f"from {origin.where}. Fix: stop what uses it, or {origin.fix} (another port)"
+            ) from None
 
 
 def _in_range(value: int, low: int, high: int, option: str) -> int:
     if not low <= value <= high:
         raise typer.BadParameter(f"must be an integer from {low} to {high}, not {value}", param_hint=option)
     return value
-
-
-def _require_records_dir(settings: Settings) -> None:
-    if not settings.records_dir.is_dir():
-        raise typer.BadParameter(
-            f"records folder {str(settings.records_dir)!r} does not exist", param_hint="--records-dir"
-        )
 
 
 @contextmanager
@@ -103,12 +179,14 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the REST API, /metrics and the dashboard page (token from AI_USAGE_API_TOKEN)."""
+    given = {"host": host, "port": port, "records_dir": records_dir}
+    settings = _settings(**given)
+    _require_folders(settings, _options(given), create=True)
+    _require_free_port(settings, _options(given))
     import uvicorn
 
     from ai_usage_monitor.api.app import create_app
 
-    settings = _settings(host=host, port=port, records_dir=records_dir)
-    settings.records_dir.mkdir(parents=True, exist_ok=True)
     store = _open_store(settings)
     try:
         auth = "bearer token required" if settings.api_token else "no token"
@@ -130,7 +208,7 @@ def report(
     """Usage of the last N days as a table, JSON or CSV."""
     _in_range(days, 1, 366, "--days")
     settings = _settings(records_dir=records_dir)
-    _require_records_dir(settings)
+    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
     from ai_usage_monitor.store.reports import build_report, write_report
 
     if output is not None and output.is_dir():
@@ -220,7 +298,7 @@ def reindex(records_dir: RecordsDirOption = None) -> None:
     from ai_usage_monitor.store.index import UsageStore
 
     settings = _settings(records_dir=records_dir)
-    _require_records_dir(settings)
+    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
     store = UsageStore(settings)
     if getattr(store, "mode", "file") == "memory":
         store.close()
@@ -251,7 +329,15 @@ def demo(
             raise
         _err.print("[red]the demo is not part of this installation[/]")
         raise typer.Exit(1) from exc
-    run_demo(_settings(port=port, records_dir=records_dir), backfill_days=backfill)
+    from ai_usage_monitor.demo import demo_records_dir
+
+    given = {"port": port, "records_dir": records_dir}
+    settings = _settings(**given)
+    demo_dir = demo_records_dir(settings)
+    demo_settings = settings.model_copy(update={"records_dir": demo_dir})
+    _require_folders(demo_settings, _options(given), create=True, writes_records=True)
+    _require_free_port(settings, _options(given))
+    run_demo(settings, backfill_days=backfill)
 
 
 def _add_optional_commands() -> None:
@@ -266,7 +352,27 @@ def _add_optional_commands() -> None:
     app.add_typer(pricing_app, name="pricing")
 
 
+def _fail(message: str, exit_code: int) -> None:
+    sys.stderr.write(f"ai-usage-monitor: error: {' '.join(message.split())}\n")
+    sys.exit(exit_code)
+
+
 def main() -> None:
-    """The ``ai-usage-monitor`` console script."""
+    """The ``ai-usage-monitor`` console script; every error is one line on stderr, never a traceback."""
     _add_optional_commands()
-    app()
+    usage_error, click_error = _click_errors()
+    try:
+        code = app(prog_name="ai-usage-monitor", standalone_mode=False)
+    except click_error as exc:
+        error = cast(Any, exc)
+        if not error.format_message():  # no arguments: the help was shown
+            sys.exit(error.exit_code)
+        hint = ""
+        if isinstance(exc, usage_error) and not isinstance(exc, SetupError) and error.ctx is not None:
+            hint = f" (see '{error.ctx.command_path} --help')"
+        _fail(error.format_message() + hint, error.exit_code)
+    except SettingsError as exc:
+        _fail(str(exc), 2)
+    except typer.Abort:
+        _fail("aborted", 1)
+    sys.exit(code if isinstance(code, int) else 0)

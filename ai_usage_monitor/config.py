@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tomllib
 from datetime import tzinfo
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,7 +20,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["DEFAULT_USD_CNY_RATE", "USD_CNY_RATE_DATE", "Settings", "system_timezone_name"]
+from ai_usage_monitor.config_errors import CONFIG_ENV, SettingsError, config_file_error, settings_error
+
+__all__ = [
+    "DEFAULT_USD_CNY_RATE",
+    "USD_CNY_RATE_DATE",
+    "Settings",
+    "SettingsError",
+    "system_timezone_name",
+]
 
 #: USD→CNY conversion used when none is configured (PBoC central parity, rounded).
 DEFAULT_USD_CNY_RATE = 7.10
@@ -84,6 +93,14 @@ class Settings(BaseSettings):
     metrics_anchor_labels: bool = False
     metrics_label_top_n: int = Field(default=20, ge=1, le=1000)
 
+    def __init__(self, **values: Any) -> None:
+        """As ``BaseSettings``, but a bad value raises one ``SettingsError`` line naming where it was set."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            keywords = {name: f"keyword argument {name}=" for name in values}
+            raise settings_error(exc, keywords) from None
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -116,11 +133,16 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("AI_USAGE_CONFIG")
+        config_file = os.environ.get(CONFIG_ENV)
         if config_file:
             if not Path(config_file).is_file():
-                raise FileNotFoundError(f"AI_USAGE_CONFIG names {config_file!r}, which is not a file")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+                raise config_file_error(config_file, "is not a file")
+            try:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            except tomllib.TOMLDecodeError as exc:
+                raise config_file_error(config_file, f"is not valid TOML ({exc})") from None
+            except OSError as exc:
+                raise config_file_error(config_file, f"cannot be read ({exc.strerror})") from None
         return tuple(sources)
 
     @cached_property

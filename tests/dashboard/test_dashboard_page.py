@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -21,7 +22,14 @@ from tests.dashboard.records_fixture import (
     XSS_USER,
     known_records,
 )
-from tests.dashboard.support import PAGE, approx_equal, save_screenshot
+from tests.dashboard.support import (
+    PAGE,
+    Glyphs,
+    approx_equal,
+    han_glyphs,
+    launch_chromium_without_cjk_fonts,
+    save_screenshot,
+)
 from tests.support.records import write_records
 from tests.support.servers import serve_monitor
 
@@ -195,6 +203,13 @@ def test_strings_from_records_render_as_text(watched: Watched, site: str) -> Non
     assert watched.console_errors == []
 
 
+def assert_real_chinese_glyphs(glyphs: Glyphs) -> None:
+    """Every distinct Han character on the page draws its own inked glyph, none the missing-glyph box."""
+    assert len(glyphs.chars) >= 8, glyphs
+    assert glyphs.blank == 0 and glyphs.like_notdef == 0, f"Chinese renders as boxes (no CJK font?): {glyphs}"
+    assert glyphs.distinct == len(glyphs.chars), f"distinct characters draw the same glyph: {glyphs}"
+
+
 def test_language_switch_changes_the_labels(browser: Browser, watched: Watched, site: str) -> None:
     page = watched.page
     load(page, f"{site}{PAGE}")
@@ -211,6 +226,7 @@ def test_language_switch_changes_the_labels(browser: Browser, watched: Watched, 
     assert page.text_content('[data-testid="lang-switch"]') == "English"
     assert page.text_content('[data-testid="kpi-today-cost"]') == TODAY_EXPECTED["cost"]
     save_screenshot(page, "dashboard-zh.png")
+    assert_real_chinese_glyphs(han_glyphs(page))
 
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
@@ -223,6 +239,18 @@ def test_language_switch_changes_the_labels(browser: Browser, watched: Watched, 
         assert chinese.console_errors == []
     finally:
         chinese.page.context.close()
+
+
+def test_glyph_check_fails_without_a_cjk_font(browser: Browser, site: str, tmp_path: Path) -> None:
+    no_cjk = launch_chromium_without_cjk_fonts(browser.browser_type, tmp_path)
+    try:
+        page = no_cjk.new_page(locale="zh-CN")
+        load(page, f"{site}{PAGE}")
+        assert page.text_content("h1") == "AI 用量监控"
+        with pytest.raises(AssertionError, match="boxes"):
+            assert_real_chinese_glyphs(han_glyphs(page))
+    finally:
+        no_cjk.close()
 
 
 def test_range_picker_asks_for_that_range(watched: Watched, site: str) -> None:
