@@ -3,6 +3,8 @@ events folded in order, failures, the client's provider, and the reader ``track_
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import anthropic
@@ -11,12 +13,11 @@ import pytest
 from anthropic.types import Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from ai_usage_monitor.instrumentation.anthropic.extractors import (
+from ai_usage_monitor.instrumentation.anthropic.extractors import failure_of, provider_of
+from ai_usage_monitor.instrumentation.anthropic.readers import (
     anthropic_response_usage,
-    failure_of,
     message_usage,
     observe_message_event,
-    provider_of,
     usage_of,
 )
 from ai_usage_monitor.instrumentation.core import StreamState
@@ -127,3 +128,22 @@ def test_the_decorators_reader_takes_anthropic_messages_and_leaves_other_respons
     assert anthropic_response_usage(responses_api) is None
     assert anthropic_response_usage({"choices": [], "usage": {"prompt_tokens": 3}}) is None
     assert anthropic_response_usage("text") is None
+
+
+def test_the_readers_load_without_the_anthropic_sdk() -> None:
+    """``track_ai_usage`` imports them in apps that never installed ``anthropic``."""
+    code = """
+import sys
+
+class NoAnthropic:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "anthropic":
+            raise ImportError("anthropic is not installed")
+
+sys.meta_path.insert(0, NoAnthropic())
+from ai_usage_monitor.instrumentation.anthropic.readers import anthropic_response_usage
+usage = {"input_tokens": 1, "cache_read_input_tokens": 2, "output_tokens": 3}
+assert anthropic_response_usage({"type": "message", "usage": usage}).input_tokens == 3
+assert "anthropic" not in sys.modules
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

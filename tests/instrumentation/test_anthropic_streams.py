@@ -103,17 +103,28 @@ async def test_stream_helper_closed_unread_records_the_call_with_unknown_usage(
     assert len(fake.requests) == 1
 
 
-async def test_create_stream_abandoned_after_one_event_is_recorded_when_collected(
+async def test_create_stream_closed_after_one_event_records_what_it_showed(
     instrumented: Instrumented, anthropic_clients: AnthropicClients
 ) -> None:
     client = anthropic_clients.client()
     stream = await invoke(client.messages.create(**message_params(directive(**USAGE), stream=True)))
     assert len(await drain(stream, limit=1)) == 1
+    assert instrumented.records() == []
     await invoke(stream.close())
-    del stream
-    gc.collect()
     record = only_record(instrumented)
     assert (record["input_tokens"], record["output_tokens"]) == (3000, 1)
+
+
+def test_create_stream_dropped_after_one_event_is_recorded_when_collected(
+    instrumented: Instrumented, fake: Any
+) -> None:
+    with anthropic.Anthropic(api_key="k", base_url=fake.anthropic_base_url, max_retries=0) as client:
+        stream = client.messages.create(**message_params(directive(**USAGE), stream=True))
+        assert next(iter(stream)).type == "message_start"
+        del stream
+        gc.collect()
+    record = only_record(instrumented)
+    assert (record["input_tokens"], record["output_tokens"], record["success"]) == (3000, 1, True)
 
 
 @pytest.mark.parametrize("helper", [False, True])
