@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     metrics_anchor_labels: bool = False
     metrics_label_top_n: int = Field(default=20, ge=1, le=1000)
 
+    #: Also put the proposed ``gen_ai.usage.cost.amount`` / ``.currency`` / ``.source`` on spans beside
+    #: ``ai_usage.cost`` (semantic-conventions-genai PR #443; off until the proposal is merged).
+    otel_cost_attributes: bool = False
+
     def __init__(self, **values: Any) -> None:
         """As ``BaseSettings``, but a bad value raises one ``SettingsError`` line naming where it was set."""
         try:

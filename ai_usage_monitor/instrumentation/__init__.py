@@ -1,4 +1,4 @@
-"""``instrument()`` / ``uninstrument()``: patch the OpenAI and DashScope clients in one line."""
+"""``instrument()`` / ``uninstrument()``: patch the OpenAI, DashScope and Anthropic clients in one line."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ logger = logging.getLogger("ai_usage_monitor")
 INSTRUMENTORS: dict[str, tuple[str, str]] = {
     "openai": ("openai", "ai_usage_monitor.instrumentation.openai:OpenAIUsageInstrumentor"),
     "dashscope": ("dashscope", "ai_usage_monitor.instrumentation.dashscope:DashScopeUsageInstrumentor"),
+    "anthropic": ("anthropic", "ai_usage_monitor.instrumentation.anthropic:AnthropicUsageInstrumentor"),
 }
 
 
@@ -42,7 +43,8 @@ def instrument(
     otlp_endpoint: str | None = None,
     **settings: Any,
 ) -> Settings:
-    """Record every call of the installed OpenAI / DashScope SDKs; keyword arguments are Settings fields.
+    """Record every call of the installed OpenAI / DashScope / Anthropic SDKs; keyword arguments are
+    Settings fields.
 
     Calling it again applies the new settings without patching twice. Returns the settings in force.
     """

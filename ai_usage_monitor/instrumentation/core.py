@@ -9,10 +9,10 @@ from SDK objects. Nothing here raises into the user's code: the monitor's own fa
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -32,6 +32,8 @@ __all__ = [
     "Failure",
     "StreamState",
     "Usage",
+    "await_inside",
+    "call_inside",
     "make_async_wrapper",
     "make_sync_wrapper",
     "use_tracer_provider",
@@ -103,6 +105,8 @@ class Usage:
     response_model: str | None = None
     request_id: str | None = None
     finish_reasons: tuple[str, ...] = ()
+    #: input tokens written to a prompt cache (Anthropic cache creation), included in ``input_tokens``
+    cache_write_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +247,7 @@ class CallTracker:
             request_model=call.request_model if call.request_model != model else None,
             error_type=failure.error_type if failure else None,
             usage_missing=inp is None or out is None,
+            cache_write_tokens=usage.cache_write_tokens,
         )
         recorder = get_recorder()
         # the record is the source of truth: written all the same if pricing or tracing fails
@@ -252,13 +257,23 @@ class CallTracker:
             handle_internal_error("pricing", exc)
         if self.tracer is not None:
             try:
-                self._trace(self.tracer, record, usage, failure)
+                self._trace(self.tracer, record, usage, failure, recorder.settings.otel_cost_attributes)
             except Exception as exc:
                 handle_internal_error("tracing a call", exc)
         recorder.emit(record)
 
-    def _trace(self, tracer: Tracer, record: UsageRecord, usage: Usage, failure: Failure | None) -> None:
-        """The call's span, from its start until now with all its attributes; its ids go into the record."""
+    def _trace(
+        self,
+        tracer: Tracer,
+        record: UsageRecord,
+        usage: Usage,
+        failure: Failure | None,
+        cost_attributes: bool,
+    ) -> None:
+        """The call's span, from its start until now with all its attributes; its ids go into the record.
+
+        ``cost_attributes``: also the proposed ``gen_ai.usage.cost.*`` attributes (priced calls only).
+        """
         call = self.call
         attributes: dict[str, Any] = {
             attr.GEN_AI_OPERATION_NAME: call.operation,
@@ -274,6 +289,7 @@ class CallTracker:
             attr.GEN_AI_USAGE_INPUT_TOKENS: record.input_tokens,
             attr.GEN_AI_USAGE_OUTPUT_TOKENS: record.output_tokens,
             attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cached_tokens,
+            attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: usage.cache_write_tokens,
             attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning_tokens,
             attr.ERROR_TYPE: failure.error_type if failure else None,
             attr.AI_USAGE_COST: record.cost,
@@ -283,6 +299,10 @@ class CallTracker:
             attr.AI_USAGE_ANCHOR_ID: record.anchor_id,
             attr.AI_USAGE_SESSION_ID: record.session_id,
         }
+        if cost_attributes and record.priced:
+            attributes[attr.GEN_AI_USAGE_COST_AMOUNT] = record.cost
+            attributes[attr.GEN_AI_USAGE_COST_CURRENCY] = record.currency
+            attributes[attr.GEN_AI_USAGE_COST_SOURCE] = attr.GEN_AI_USAGE_COST_SOURCE_LOCAL
         span = tracer.start_span(
             f"{call.operation} {call.request_model or call.agent_id or self.fallback_model or 'unknown'}",
             context=self.parent,
@@ -341,6 +361,34 @@ def _on_result(tracker: CallTracker, result: Any) -> Any:
         return result
     tracker.finish(usage, failure)
     return result
+
+
+T = TypeVar("T")
+
+
+def call_inside(tracker: CallTracker, invoke: Callable[[], T]) -> T:
+    """Make ``tracker``'s SDK request when it starts after its wrapped method returned (a stream helper's
+    ``__enter__``): a failure is recorded and re-raised, and instrumented calls inside record nothing."""
+    token = _inside_call.set(True)
+    try:
+        return invoke()
+    except BaseException as exc:
+        _on_exception(tracker, exc)
+        raise
+    finally:
+        _inside_call.reset(token)
+
+
+async def await_inside(tracker: CallTracker, request: Awaitable[T]) -> T:
+    """Async twin of :func:`call_inside`: await ``request`` (e.g. a stream helper's ``__aenter__()``)."""
+    token = _inside_call.set(True)
+    try:
+        return await request
+    except BaseException as exc:
+        _on_exception(tracker, exc)
+        raise
+    finally:
+        _inside_call.reset(token)
 
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]

@@ -1,7 +1,8 @@
 """The fake LLM provider used by tests, benchmarks and the demo; run it alone with ``python -m``.
 
 ``python -m ai_usage_monitor.testing.fake_provider --port 8000`` serves OpenAI under ``/v1`` (and
-``/compatible-mode/v1``) and DashScope under ``/api/v1`` until Ctrl-C or SIGTERM.
+``/compatible-mode/v1``), DashScope under ``/api/v1`` and Anthropic at ``/v1/messages`` until Ctrl-C or
+SIGTERM.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ai_usage_monitor.instrumentation import instrument
+from tests.instrumentation.anthropic_support import AnthropicClients
 from tests.instrumentation.dashscope_support import DashScopeMonitor, reset_monitor
 from tests.instrumentation.openai_support import Clients
 from tests.support.dashscope import close_shared_aio_session, dashscope_aimed_at
@@ -72,3 +73,13 @@ async def aio_session() -> AsyncIterator[None]:
     """Close DashScope's shared aiohttp session before the test's event loop ends."""
     yield
     await close_shared_aio_session()
+
+
+@pytest.fixture
+async def anthropic_clients(fake: Any, flavour: str) -> AsyncIterator[AnthropicClients]:
+    """Real ``anthropic`` clients (sync or async, by ``flavour``) on the session's fake."""
+    made = AnthropicClients(fake, flavour)
+    try:
+        yield made
+    finally:
+        await made.close()

@@ -1,4 +1,5 @@
-"""A local fake of the OpenAI and DashScope APIs, steered per request by ``[[fake ...]]`` directives."""
+"""A local fake of the OpenAI, DashScope and Anthropic APIs, steered per request by ``[[fake ...]]``
+directives."""
 
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ class Directive:
     """Values asked for by a ``[[fake key=value ...]]`` directive; ``None`` means not given.
 
     Token keys set the usage (``completion_tokens`` includes ``reasoning_tokens``, ``prompt_tokens``
-    includes ``cached_tokens``). ``chunks``: content chunks (frames) of a stream. ``error``: answer that
+    includes ``cached_tokens`` and ``cache_write_tokens``, the input written to a prompt cache, as
+    Anthropic's cache creation). ``chunks``: content chunks (frames) of a stream. ``error``: answer that
     HTTP status. ``stream_error_after=N``: a stream sends N content chunks, then an error event.
     ``delay_ms``: sleep before answering and between stream frames. ``details=0``: OpenAI usage
     without its ``*_tokens_details`` objects.
@@ -72,6 +73,7 @@ class Directive:
     stream_error_after: int | None = None
     delay_ms: int | None = None
     details: int | None = None
+    cache_write_tokens: int | None = None
 
 
 _KEYS = frozenset(f.name for f in fields(Directive))
@@ -91,6 +93,7 @@ class Plan:
     delay_s: float = 0.0
     details: bool = True
     thinking: bool = False
+    cache_write_tokens: int = 0
 
     @property
     def answer(self) -> str:
@@ -182,6 +185,7 @@ def make_plan(text: str, *, thinking: bool = False) -> Plan:
         delay_s=(d.delay_ms or 0) / 1000.0,
         details=d.details != 0,
         thinking=thinking or reasoning > 0,
+        cache_write_tokens=d.cache_write_tokens or 0,
     )
 
 

@@ -1,4 +1,4 @@
-"""The fake provider's HTTP server: OpenAI and DashScope routes on one loopback port.
+"""The fake provider's HTTP server: OpenAI, DashScope and Anthropic routes on one loopback port.
 
 Stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 keep-alive with Nagle off, so a real SDK call costs
 a few milliseconds rather than the ~40 ms of delayed-ACK stalls.
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ai_usage_monitor.testing.fake import dashscope_wire, openai_wire
+from ai_usage_monitor.testing.fake import anthropic_wire, dashscope_wire, openai_wire
 from ai_usage_monitor.testing.fake.exchange import Call, Reply, json_reply
 
 __all__ = ["FakeProvider", "RecordedRequest", "route"]
@@ -42,7 +42,9 @@ _DASHSCOPE_ROUTES: dict[str, Endpoint] = {
     "/services/aigc/multimodal-generation/generation": dashscope_wire.multimodal_generation,
     "/services/embeddings/text-embedding/text-embedding": dashscope_wire.text_embedding,
 }
+ANTHROPIC_MESSAGES_PATH = "/v1/messages"
 _ROUTES: dict[str, Endpoint] = {
+    ANTHROPIC_MESSAGES_PATH: anthropic_wire.messages,
     **{prefix + path: endpoint for prefix in OPENAI_PREFIXES for path, endpoint in _OPENAI_ROUTES.items()},
     **{DASHSCOPE_PREFIX + path: endpoint for path, endpoint in _DASHSCOPE_ROUTES.items()},
 }
@@ -180,7 +182,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeProvider:
-    """A local fake OpenAI + DashScope server; a context manager, or ``start()``/``stop()``.
+    """A local fake OpenAI + DashScope + Anthropic server; a context manager, or ``start()``/``stop()``.
 
     ``latency_ms`` is slept before every answer; a request's ``[[fake delay_ms=N]]`` adds to it and also
     spaces stream frames. ``keep_requests=False`` stops recording requests (long demos, benchmarks).
@@ -218,6 +220,11 @@ class FakeProvider:
     def compatible_base_url(self) -> str:
         """DashScope's OpenAI-compatible mode: the OpenAI protocol under ``/compatible-mode/v1``."""
         return f"{self.base_url}/compatible-mode/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """The ``base_url`` of an ``anthropic.Anthropic`` client (the SDK adds ``/v1/messages``)."""
+        return self.base_url
 
     @property
     def dashscope_base_url(self) -> str:

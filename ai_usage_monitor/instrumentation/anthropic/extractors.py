@@ -1,0 +1,138 @@
+"""The extractors of the Anthropic SDK's ``messages.create`` and ``messages.stream``: the request's
+provider, model and endpoint, errors, and stream proxies; responses are read by :mod:`.readers`.
+
+Raw responses (``with_raw_response`` / ``with_streaming_response``) are the caller's to read: their
+records have unknown usage (``usage_missing``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anthropic import APIStatusError, AsyncStream, Stream
+
+from ai_usage_monitor.instrumentation.anthropic.helpers import manager_proxy
+from ai_usage_monitor.instrumentation.anthropic.readers import (
+    field,
+    message_usage,
+    observe_message_event,
+    text,
+)
+from ai_usage_monitor.instrumentation.core import CallInfo, CallTracker, Failure, StreamState, Usage
+from ai_usage_monitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
+
+try:  # private module of the SDK: what ``with_raw_response`` / ``with_streaming_response`` calls return
+    from anthropic._response import APIResponse, AsyncAPIResponse
+
+    _RAW_RESPONSES: tuple[type[Any], ...] = (APIResponse, AsyncAPIResponse)
+except ImportError:  # pragma: no cover - depends on the installed SDK
+    _RAW_RESPONSES = ()
+
+__all__ = [
+    "PROVIDER_ANTHROPIC",
+    "SOURCE",
+    "MessagesExtractor",
+    "StreamHelperExtractor",
+    "failure_of",
+    "provider_of",
+]
+
+PROVIDER_ANTHROPIC = "anthropic"
+#: the ``source`` of every record written by this instrumentation
+SOURCE = "anthropic"
+#: client classes serving Claude from another cloud, by class name (their modules need extra packages)
+_CLOUD_PROVIDERS = {
+    "AnthropicBedrock": "aws.bedrock",
+    "AsyncAnthropicBedrock": "aws.bedrock",
+    "AnthropicVertex": "gcp.vertex_ai",
+    "AsyncAnthropicVertex": "gcp.vertex_ai",
+}
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def provider_of(client: Any) -> str:
+    """``anthropic``, or the cloud's provider name for the Bedrock and Vertex AI clients."""
+    return _CLOUD_PROVIDERS.get(type(client).__name__, PROVIDER_ANTHROPIC)
+
+
+def failure_of(exc: BaseException) -> Failure:
+    """An SDK exception as a failure: its class (``RateLimitError``, ``OverloadedError``, ...), or for a bare
+    ``APIStatusError`` (an ``error`` event mid-stream, answered with HTTP 200) Anthropic's error type."""
+    error_type = type(exc).__name__
+    if type(exc) is APIStatusError:
+        error_type = text(field(getattr(exc, "body", None), "error"), "type") or error_type
+    return Failure(error_type, str(exc) or type(exc).__name__)
+
+
+def _request_model(kwargs: dict[str, Any]) -> str | None:
+    model = kwargs.get("model")
+    return model if isinstance(model, str) and model else None
+
+
+#: endpoints by client type and ``id`` of its base URL object (a client's URL is replaced, never mutated)
+_endpoints: dict[tuple[type[Any], int], tuple[Any, str, str | None, int | None]] = {}
+_ENDPOINTS_LIMIT = 256
+
+
+def _endpoint(client: Any) -> tuple[str, str | None, int | None]:
+    """Provider, host and port of a client, remembered per base URL object."""
+    url = getattr(client, "_base_url", None)
+    if url is None:
+        url = getattr(client, "base_url", None)
+    key = (type(client), id(url))
+    hit = _endpoints.get(key)
+    if hit is not None and hit[0] is url:
+        return hit[1:]
+    host = str(getattr(url, "host", "") or "") or None
+    port = getattr(url, "port", None)
+    if port is None:
+        port = _DEFAULT_PORTS.get(str(getattr(url, "scheme", "")))
+    if len(_endpoints) >= _ENDPOINTS_LIMIT:
+        _endpoints.clear()
+    _endpoints[key] = (url, provider_of(client), host, port)  # holding the URL keeps its id unique
+    return provider_of(client), host, port
+
+
+class MessagesExtractor:
+    """``messages.create`` / ``messages.parse`` (sync and async), streamed with ``stream=True`` or not."""
+
+    def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallInfo:
+        provider, address, port = _endpoint(getattr(instance, "_client", None))
+        return CallInfo(
+            provider, "chat", _request_model(kwargs), SOURCE, kwargs.get("stream") is True, address, port
+        )
+
+    def is_stream(self, call: CallInfo, result: Any) -> bool:
+        return isinstance(result, (Stream, AsyncStream))
+
+    def response(self, call: CallInfo, result: Any) -> tuple[Usage, Failure | None]:
+        if isinstance(result, _RAW_RESPONSES):
+            return Usage(), None  # the body is the caller's to read
+        return message_usage(result), None
+
+    def observe_chunk(self, call: CallInfo, state: StreamState, chunk: Any) -> bool:
+        observe_message_event(state, chunk)
+        return False
+
+    def failure(self, exc: BaseException) -> Failure:
+        return failure_of(exc)
+
+    def wrap_stream(self, result: Any, tracker: CallTracker) -> Any:
+        if isinstance(result, AsyncStream):
+            return AsyncStreamProxy(result, tracker)
+        return StreamProxy(result, tracker)
+
+
+class StreamHelperExtractor(MessagesExtractor):
+    """``messages.stream(...)``: returns a stream manager; the request is sent when it is entered."""
+
+    def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallInfo:
+        call = super().request(instance, args, kwargs)
+        call.stream = True
+        return call
+
+    def is_stream(self, call: CallInfo, result: Any) -> bool:
+        return True
+
+    def wrap_stream(self, result: Any, tracker: CallTracker) -> Any:
+        return manager_proxy(result, tracker)
