@@ -7,12 +7,13 @@ import os
 from datetime import tzinfo
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -80,6 +81,13 @@ class Settings(BaseSettings):
     metrics_anchor_labels: bool = False
     metrics_label_top_n: int = Field(default=20, ge=1, le=1000)
 
+    # web security: body size, Host check
+    #: Largest request body accepted, in bytes (larger ones get 413, also when sent chunked).
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    #: Host names the server answers to besides loopback, ``host`` and its own address; ``*`` allows any.
+    #: Comma-separated in ``AI_USAGE_ALLOWED_HOSTS``; ``.example.com`` allows every subdomain.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -87,6 +95,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}: use an IANA name like 'Asia/Shanghai'") from exc
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @classmethod
