@@ -64,13 +64,19 @@ class BodyTooLarge(HTTPException):
 
 
 def host_name(value: str) -> str:
-    """The host part of a ``Host`` header or netloc, lower-case, without port, brackets or final dot."""
+    """The host part of a ``Host`` header or netloc, lower-case, without port, brackets or final dot;
+    ``""`` when what follows the host is not a port (``localhost:80.evil.example``)."""
     value = value.strip().lower()
     if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else value
-    if value.count(":") == 1:
-        value = value.split(":", 1)[0]
-    return value.rstrip(".")
+        host, _, rest = value[1:].partition("]")
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+        rest = ":" + port
+    else:
+        host, rest = value, ""
+    if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+        return ""
+    return host.rstrip(".")
 
 
 class HostPolicy:
@@ -80,7 +86,7 @@ class HostPolicy:
         names = {host_name(h) for h in settings.allowed_hosts}
         self.any = "*" in names
         self.suffixes = tuple(name for name in names if name.startswith("."))
-        self.names = (names - set(self.suffixes)) | LOOPBACK_HOSTS
+        self.names = (names - set(self.suffixes) - {""}) | LOOPBACK_HOSTS
         if settings.host not in _WILDCARD_HOSTS:
             self.names.add(host_name(settings.host))
 

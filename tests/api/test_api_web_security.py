@@ -144,6 +144,9 @@ def test_the_alert_log_stays_within_its_character_budget() -> None:
         "127.0.0.1.evil.example",
         "localhost.evil.example",
         "corp.example",
+        "localhost:80.evil.example",
+        "127.0.0.1:1@evil.example",
+        "[::1].evil.example",
     ],
 )
 @pytest.mark.parametrize(
