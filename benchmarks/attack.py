@@ -1,7 +1,8 @@
 """The monitor's server as an attacker sees it (issue 8): schemathesis over its OpenAPI schema, traversal on
-``download_report``, auth bypass attempts with a token set, and DNS-rebinding Host values and cross-site
-writes. Each section starts the real server (``ai-usage-monitor serve``) in its own process on 127.0.0.1
-and prints what it tried and what got through; every "got through" figure must be 0.
+``download_report``, auth bypass attempts with a token set, DNS-rebinding Host values and cross-site
+writes, and oversized bodies and an alert flood against the server's memory. Each section starts the real
+server (``ai-usage-monitor serve``) in its own process on 127.0.0.1 and prints what it tried and what got
+through; every "got through" figure must be 0.
 
     python benchmarks/attack.py                       # every section, a few minutes
     python benchmarks/attack.py --only auth --only host
@@ -14,16 +15,20 @@ import argparse
 import contextlib
 import json
 import os
+import select
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rawhttp import raw_request
-from webserver import serve, write_sample_records
+from webserver import rss_mb, serve, serve_process, write_sample_records
 
 TOKEN = "bench-Secret-token-0123456789"
 DASHBOARD = "/api/ai_usage/dashboard"
@@ -311,11 +316,75 @@ def section_host(root: Path) -> None:
     )
 
 
+# ---------------------------------------------------------------------------------------- bodies
+def _post_streaming(base_url: str, target: str, total: int, chunked: bool) -> int:
+    """POST ``total`` bytes in 1 MiB pieces, stopping as soon as the server answers; its status (0: none)."""
+    parts = urlsplit(base_url)
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}"
+    head = (
+        f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/json\r\n{framing}\r\n\r\n"
+    )
+    piece = b"[" * (1 << 20)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        sent = 0
+        try:
+            while sent < total and not select.select([sock], [], [], 0)[0]:
+                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece)
+                sent += len(piece)
+        except OSError:
+            pass  # closed by the server after its answer
+        try:
+            status = sock.recv(64).split(b" ", 2)[1]
+        except (OSError, IndexError):
+            return 0
+    return int(status)
+
+
+def _alert_body(i: int, size: int) -> dict[str, object]:
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": f"Flood{i}", "severity": "critical"},
+        "annotations": {"description": "x" * size},
+        "startsAt": "2025-10-26T06:00:00Z",
+        "fingerprint": f"fp-{i}",
+    }
+    return {"status": "firing", "receiver": "flood", "alerts": [alert]}
+
+
+def section_bodies(root: Path) -> None:
+    records = root / "bodies"
+    write_sample_records(records)
+    size = 20 << 20
+    with serve_process(records) as (url, pid):
+        before = rss_mb(pid)
+        statuses = [
+            _post_streaming(url, WEBHOOK, size, chunked) for chunked in (False, True) for _ in range(10)
+        ]
+        after_big = rss_mb(pid)
+        with httpx.Client(base_url=url, timeout=30) as http:
+            stored = [http.post(WEBHOOK, json=_alert_body(i, 1_000_000)).status_code for i in range(250)]
+            kept = http.get("/api/ai_usage/alerts", params={"limit": 200}).json()
+        after_flood = rss_mb(pid)
+    refused = sum(status == 413 for status in statuses)
+    print(
+        f"oversized bodies: 20 posts of 20 MiB (10 with Content-Length, 10 chunked), {refused} refused "
+        f"with 413; server memory {before:.0f} -> {after_big:.0f} MiB"
+    )
+    longest = max(len(a["annotations"].get("description", "")) for a in kept["alerts"])
+    print(
+        f"alert flood: 250 notifications of ~1 MB, {stored.count(200)} accepted, {kept['count']} listed "
+        f"(longest text kept {longest} chars); server memory {after_big:.0f} -> {after_flood:.0f} MiB"
+    )
+
+
 SECTIONS: dict[str, Callable[[Path, argparse.Namespace], None]] = {
     "schemathesis": lambda root, args: section_schemathesis(root, args.examples),
     "traversal": lambda root, _args: section_traversal(root),
     "auth": lambda root, _args: section_auth(root),
     "host": lambda root, _args: section_host(root),
+    "bodies": lambda root, _args: section_bodies(root),
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["TZ", "free_port", "monitor_env", "serve", "write_sample_records"]
+__all__ = ["TZ", "free_port", "monitor_env", "rss_mb", "serve", "serve_process", "write_sample_records"]
 
 TZ = "Asia/Shanghai"
 _START = "from ai_usage_monitor.cli import main; main()"
@@ -62,11 +62,19 @@ def write_sample_records(records_dir: Path, count: int = 50) -> None:
     subprocess.run([sys.executable, "-c", code], env=monitor_env(records_dir), check=True)
 
 
+def rss_mb(pid: int) -> float:
+    """The resident memory of process ``pid`` in MiB (Linux ``/proc``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 @contextmanager
-def serve(
+def serve_process(
     records_dir: Path, *, token: str | None = None, env: Mapping[str, str] | None = None
-) -> Iterator[str]:
-    """The server over ``records_dir`` until the block ends; yields its base URL."""
+) -> Iterator[tuple[str, int]]:
+    """The server over ``records_dir`` until the block ends; yields its base URL and process id."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", _START, "serve", "--log-level", "warning"],
@@ -86,7 +94,7 @@ def serve(
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the monitor did not start")
             time.sleep(0.1)
-        yield url
+        yield url, process.pid
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -94,3 +102,12 @@ def serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def serve(
+    records_dir: Path, *, token: str | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """The server over ``records_dir`` until the block ends; yields its base URL."""
+    with serve_process(records_dir, token=token, env=env) as (url, _pid):
+        yield url
