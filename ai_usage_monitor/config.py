@@ -8,13 +8,14 @@ import tomllib
 from datetime import tzinfo
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -97,6 +98,13 @@ class Settings(BaseSettings):
     #: ``ai_usage.cost`` (semantic-conventions-genai PR #443; off until the proposal is merged).
     otel_cost_attributes: bool = False
 
+    # web security: body size, Host check
+    #: Largest request body accepted, in bytes (larger ones get 413, also when sent chunked).
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    #: Host names the server answers to besides loopback, ``host`` and its own address; ``*`` allows any.
+    #: Comma-separated in ``AI_USAGE_ALLOWED_HOSTS``; ``.example.com`` allows every subdomain.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     def __init__(self, **values: Any) -> None:
         """As ``BaseSettings``, but a bad value raises one ``SettingsError`` line naming where it was set."""
         try:
@@ -126,6 +134,13 @@ class Settings(BaseSettings):
                 )
             hosts[host] = provider.strip()
         return hosts
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(

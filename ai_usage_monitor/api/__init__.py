@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from ai_usage_monitor.api.app import API_PREFIX, create_app, create_router, mount
+from ai_usage_monitor.api.guard import add_web_guard
 
-__all__ = ["API_PREFIX", "create_app", "create_router", "mount"]
+__all__ = ["API_PREFIX", "add_web_guard", "create_app", "create_router", "mount"]

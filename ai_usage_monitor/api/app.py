@@ -20,6 +20,8 @@ from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
 from ai_usage_monitor.api.deps import REGISTRY_STATE_KEY, STORE_STATE_KEY
+from ai_usage_monitor.api.docs import mount_docs
+from ai_usage_monitor.api.guard import add_web_guard
 from ai_usage_monitor.api.routes import alerts, dashboard, health, metrics, rankings, reports, stats
 from ai_usage_monitor.api.security import require_token
 from ai_usage_monitor.config import Settings
@@ -85,7 +87,8 @@ def mount(
     with_page: bool = True,
 ) -> None:
     """Add the monitor to a user's app under ``prefix`` (e.g. ``"/ai-usage"``): its routes and, with
-    ``with_page``, the dashboard page at ``{prefix}/static/ai_usage_monitor.html``."""
+    ``with_page``, the dashboard page at ``{prefix}/static/ai_usage_monitor.html``. The web guard is the app's
+    own choice: ``add_web_guard(app, settings)`` adds it."""
     app.include_router(create_router(settings, store), prefix=prefix)
     if with_page:
         app.mount(
@@ -94,15 +97,22 @@ def mount(
 
 
 def create_app(settings: Settings | None = None, store: UsageStore | None = None) -> FastAPI:
-    """The standalone monitor server: API, ``/metrics``, ``/health`` and the dashboard page at ``/``."""
+    """The standalone monitor server: API, ``/metrics``, ``/health``, the dashboard page at ``/`` and the API
+    page at ``/docs``, behind the web guard (body limit, Host check, cross-site writes refused)."""
     if store is not None:
         settings = store.settings
+    settings = settings or Settings()
     app = FastAPI(
         title="AI Usage Monitor",
         summary="Tokens, money, time and errors of every LLM API call",
         version=_version(),
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     mount(app, settings, store)
+    mount_docs(app)
+    add_web_guard(app, settings)
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

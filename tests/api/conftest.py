@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from ai_usage_monitor.api import create_app
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.records import UsageRecord
-from tests.api.helpers import SHANGHAI, settle_clock
+from tests.api.helpers import SHANGHAI, local_client, settle_clock
 from tests.support.records import write_records
 
 _ids = itertools.count()
@@ -167,5 +167,5 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
     records = boundary_records(now)
     settings = settings_for(root)
     write_records(settings.records_dir, records, SHANGHAI)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         yield Dataset(now=now, records=records, settings=settings, client=client)

@@ -11,21 +11,33 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
 from ai_usage_monitor.records import UsageRecord
 
 __all__ = [
+    "LOCAL_URL",
     "SHANGHAI",
     "Window",
     "aggregate",
     "day_window",
     "hour_window",
     "last_days_window",
+    "local_client",
     "month_window",
     "rank",
     "settle_clock",
 ]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+#: The Host a test client sends: a loopback name the server's Host check allows (``testserver`` is not).
+LOCAL_URL = "http://127.0.0.1"
+
+
+def local_client(app: FastAPI) -> TestClient:
+    """A test client of ``app`` that calls it as ``http://127.0.0.1``, as a local browser would."""
+    return TestClient(app, base_url=LOCAL_URL)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from tests.api.conftest import Dataset, boundary_records, settings_for
-from tests.api.helpers import SHANGHAI, settle_clock
+from tests.api.helpers import SHANGHAI, local_client, settle_clock
 from tests.support.records import write_records
 from tests.support.servers import serve_monitor
 
@@ -223,7 +222,7 @@ def test_router_mounts_into_a_users_app(tmp_path: Path) -> None:
         return {"app": "user"}
 
     mount(app, settings, prefix="/monitor")
-    with TestClient(app) as client:
+    with local_client(app) as client:
         assert client.get("/mine").json() == {"app": "user"}
         current = client.get("/monitor/api/ai_usage/stats/current")
         assert current.status_code == 200

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -22,7 +21,7 @@ from ai_usage_monitor.api import create_app
 from ai_usage_monitor.exporter.prometheus import DURATION_BUCKETS, TOKEN_BUCKETS
 from ai_usage_monitor.records import UsageRecord
 from tests.api.conftest import Dataset, boundary_records, make_record, settings_for
-from tests.api.helpers import SHANGHAI, aggregate, day_window, month_window, settle_clock
+from tests.api.helpers import SHANGHAI, aggregate, day_window, local_client, month_window, settle_clock
 from tests.support.prometheus import PrometheusServer, scrape_job
 from tests.support.records import write_records
 from tests.support.servers import serve_monitor
@@ -170,7 +169,7 @@ def test_user_labels_folded_and_monotonic(tmp_path: Path) -> None:
         make_record(ts, user_id=None, anchor_id=None, cost=0.25),
     ]
     write_records(settings.records_dir, first, SHANGHAI)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         base = ("provider", "model", "function", "status", "user_id", "anchor_id")
         cost = by_labels(samples(client.get("/metrics").text)["ai_usage_cost_total"], "user_id", "anchor_id")
         assert cost == {

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from ai_usage_monitor.api import create_app
 from ai_usage_monitor.api.report_files import is_report_name, new_report_path
 from tests.api.conftest import boundary_records, settings_for
-from tests.api.helpers import SHANGHAI, settle_clock
+from tests.api.helpers import SHANGHAI, local_client, settle_clock
 from tests.support.records import write_records
 
 SECRET = "top secret, never to be served"
@@ -30,7 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
     settings = settings_for(root)
     write_records(settings.records_dir, boundary_records(settle_clock()), SHANGHAI)
     (root / "secret.json").write_text(SECRET)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         yield client, settings.reports_path
 
 
@@ -182,7 +182,7 @@ def test_download_only_from_the_reports_folder(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     settings.records_dir.mkdir(parents=True)
     (settings.records_dir / "usage_report_20251026_143022.json").write_text(SECRET)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         assert _refused(client, "path=usage_report_20251026_143022.json") == 404
 
 
@@ -200,7 +200,7 @@ def test_unwritable_reports_folder_is_a_503_not_a_crash(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the reports folder should be")
     settings = settings_for(tmp_path, reports_dir=blocker)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         answer = client.post("/api/ai_usage/export_report")
         assert answer.status_code == 503
         assert answer.json()["detail"] == "the reports folder is not writable"

@@ -1,5 +1,8 @@
 """Alertmanager webhook receiver, so the monitor can show its alerts: the last N distinct alerts kept in
-memory (one entry per fingerprint and start time, updated by repeats and resolution), listed newest first."""
+memory (one entry per fingerprint and start time, updated by repeats and resolution), listed newest first.
+
+What is kept is bounded twice: each text cut to a sane length and label set to a sane count, and all kept
+alerts together to ``DEFAULT_MAX_ALERT_CHARS`` characters (oldest dropped first)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,10 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "DEFAULT_MAX_ALERTS",
+    "DEFAULT_MAX_ALERT_CHARS",
     "MAX_ALERTS_PER_NOTIFICATION",
+    "MAX_ALERT_LABELS",
+    "MAX_ALERT_TEXT",
     "AlertList",
     "AlertLog",
     "ReceivedAlert",
@@ -28,6 +34,15 @@ __all__ = [
 
 #: How many distinct alerts the monitor remembers (oldest dropped first).
 DEFAULT_MAX_ALERTS = 200
+
+#: How many characters all remembered alerts may hold together (their texts summed).
+DEFAULT_MAX_ALERT_CHARS = 4_000_000
+
+#: A label or annotation value, URL or fingerprint longer than this is cut (marked with "…").
+MAX_ALERT_TEXT = 2048
+
+#: Labels (and annotations) kept per alert, in name order.
+MAX_ALERT_LABELS = 64
 
 #: More alerts in one notification than this is refused (Alertmanager's ``max_alerts`` can cap it).
 MAX_ALERTS_PER_NOTIFICATION = 1000
@@ -100,9 +115,25 @@ class AlertList(BaseModel):
     alerts: list[ReceivedAlert]
 
 
-def _alert_key(alert: WebhookAlert) -> str:
-    identity = alert.fingerprint or "|".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
-    return f"{identity}@{alert.starts_at.isoformat()}"
+def _cut(text: str, limit: int = MAX_ALERT_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bounded(pairs: dict[str, str]) -> dict[str, str]:
+    """At most ``MAX_ALERT_LABELS`` pairs (by name), names and values cut to ``MAX_ALERT_TEXT``."""
+    return {_cut(k): _cut(v) for k, v in sorted(pairs.items())[:MAX_ALERT_LABELS]}
+
+
+def _alert_key(fingerprint: str, labels: dict[str, str], starts_at: datetime) -> str:
+    identity = fingerprint or "|".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    return f"{_cut(identity)}@{starts_at.isoformat()}"
+
+
+def _chars(alert: ReceivedAlert) -> int:
+    """The characters an alert holds, the measure of the log's memory budget."""
+    texts = (*alert.labels.items(), *alert.annotations.items())
+    singles = (alert.generator_url, alert.fingerprint, alert.receiver, alert.group_key)
+    return sum(len(k) + len(v) for k, v in texts) + sum(len(text) for text in singles)
 
 
 def _real_end(ends_at: datetime | None) -> datetime | None:
@@ -113,41 +144,56 @@ def _real_end(ends_at: datetime | None) -> datetime | None:
 
 
 class AlertLog:
-    """The last ``maxlen`` distinct alerts, safe to share between threads."""
+    """The last ``maxlen`` distinct alerts holding at most ``max_chars`` characters, safe to share between
+    threads."""
 
-    def __init__(self, maxlen: int = DEFAULT_MAX_ALERTS) -> None:
+    def __init__(self, maxlen: int = DEFAULT_MAX_ALERTS, max_chars: int = DEFAULT_MAX_ALERT_CHARS) -> None:
         if maxlen < 1:
             raise ValueError("maxlen must be at least 1")
         self.maxlen = maxlen
+        self.max_chars = max_chars
         self._alerts: OrderedDict[str, ReceivedAlert] = OrderedDict()
+        self._chars = 0
         self._lock = threading.Lock()
+
+    @property
+    def chars(self) -> int:
+        """The characters all kept alerts hold now."""
+        with self._lock:
+            return self._chars
 
     def add(self, payload: WebhookPayload, now: float | None = None) -> int:
         """Remember every alert of ``payload``; returns how many alerts are kept now."""
         received_at = time.time() if now is None else now
         with self._lock:
             for alert in payload.alerts:
-                key = _alert_key(alert)
+                labels, annotations = _bounded(alert.labels), _bounded(alert.annotations)
+                fingerprint = _cut(alert.fingerprint)
+                key = _alert_key(fingerprint, labels, alert.starts_at)
                 previous = self._alerts.pop(key, None)
-                self._alerts[key] = ReceivedAlert(
-                    alertname=alert.labels.get("alertname", ""),
+                if previous is not None:
+                    self._chars -= _chars(previous)
+                kept = ReceivedAlert(
+                    alertname=labels.get("alertname", ""),
                     status=alert.status,
-                    severity=alert.labels.get("severity"),
-                    summary=alert.annotations.get("summary"),
-                    labels=alert.labels,
-                    annotations=alert.annotations,
+                    severity=labels.get("severity"),
+                    summary=annotations.get("summary"),
+                    labels=labels,
+                    annotations=annotations,
                     starts_at=alert.starts_at,
                     ends_at=_real_end(alert.ends_at),
-                    generator_url=alert.generator_url,
-                    fingerprint=alert.fingerprint,
-                    receiver=payload.receiver,
-                    group_key=payload.group_key,
+                    generator_url=_cut(alert.generator_url),
+                    fingerprint=fingerprint,
+                    receiver=_cut(payload.receiver),
+                    group_key=_cut(payload.group_key),
                     first_received_at=received_at if previous is None else previous.first_received_at,
                     last_received_at=received_at,
                     notifications=1 if previous is None else previous.notifications + 1,
                 )
-            while len(self._alerts) > self.maxlen:
-                self._alerts.popitem(last=False)
+                self._alerts[key] = kept
+                self._chars += _chars(kept)
+            while len(self._alerts) > self.maxlen or (self._chars > self.max_chars and len(self._alerts) > 1):
+                self._chars -= _chars(self._alerts.popitem(last=False)[1])
             return len(self._alerts)
 
     def recent(self, status: AlertStatus | None = None, limit: int | None = None) -> list[ReceivedAlert]:
