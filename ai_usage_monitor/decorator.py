@@ -21,7 +21,8 @@ from ai_usage_monitor.context import (
     push_frame,
     usage_context,
 )
-from ai_usage_monitor.instrumentation.core import Failure, Usage
+from ai_usage_monitor.instrumentation.anthropic.readers import anthropic_response_usage, observe_message_event
+from ai_usage_monitor.instrumentation.core import Failure, StreamState, Usage
 
 # the SDK-free readers the DashScope extractors use: SDK objects, dict-like usage and raw JSON alike
 from ai_usage_monitor.instrumentation.dashscope.extractors import field, response_failure
@@ -32,13 +33,18 @@ __all__ = ["track_ai_usage", "usage_from_response"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_ANTHROPIC_USAGE_EVENTS = frozenset({"message_start", "message_delta"})
+
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def usage_from_response(response: Any) -> tuple[Usage | None, Failure | None]:
-    """Usage of an OpenAI- or DashScope-shaped response (object or dict); ``None`` when it has none."""
+    """Usage of an OpenAI-, DashScope- or Anthropic-shaped response (object or dict); ``None`` when none."""
+    anthropic_usage = anthropic_response_usage(response)
+    if anthropic_usage is not None:
+        return anthropic_usage, None
     failure = response_failure(response)
     usage = field(response, "usage")
     if usage is None:
@@ -72,7 +78,7 @@ def usage_from_response(response: Any) -> tuple[Usage | None, Failure | None]:
 class _Tracked:
     """One run of a decorated function: its frame, attribution, start, and the record it may owe."""
 
-    __slots__ = ("context", "failure", "frame", "provider", "start_perf", "start_wall", "usage")
+    __slots__ = ("anthropic", "context", "failure", "frame", "provider", "start_perf", "start_wall", "usage")
 
     def __init__(self, function: str, model: str | None, provider: str | None) -> None:
         self.frame = DecoratorFrame(function, model, parent=current_frame())
@@ -83,8 +89,15 @@ class _Tracked:
         #: the newest usage (and failure) seen in the chunks of a decorated generator
         self.usage: Usage | None = None
         self.failure: Failure | None = None
+        #: Anthropic stream events: input in ``message_start``, cumulative output in ``message_delta``
+        self.anthropic: StreamState | None = None
 
     def see(self, chunk: Any) -> None:
+        if field(chunk, "type") in _ANTHROPIC_USAGE_EVENTS:
+            state = self.anthropic = self.anthropic or StreamState()
+            observe_message_event(state, chunk)
+            self.usage = state.usage
+            return
         usage, failure = usage_from_response(chunk)
         self.usage = usage or self.usage
         self.failure = failure or self.failure
@@ -147,6 +160,7 @@ def _write_record(
                 error_msg=failure.message if failure else None,
                 cached_tokens=usage.cached_tokens,
                 reasoning_tokens=usage.reasoning_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
                 provider=provider,
                 timestamp=start_wall,
                 request_id=usage.request_id,

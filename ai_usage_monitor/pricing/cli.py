@@ -254,10 +254,10 @@ def diff(
 
 def _open_records(records_dir: Path | None) -> tuple[UsageStore, Settings]:
     """The records' index, brought up to date, and the settings it was opened with."""
-    from ai_usage_monitor.cli import _open_store, _require_records_dir, _settings
+    from ai_usage_monitor.cli import _open_store, _options, _require_folders, _settings
 
     settings = _settings(records_dir=records_dir)
-    _require_records_dir(settings)
+    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
     return _open_store(settings), settings
 
 

@@ -147,3 +147,38 @@ def test_decorator_records_an_error_the_response_returns(records_dir: Path) -> N
     assert rec["success"] is False and rec["error_msg"] == "slow down"
     assert rec["error_type"] == "Throttling.RateQuota"
     assert rec["input_tokens"] is None and rec["usage_missing"] is True
+
+
+def test_decorator_reads_anthropic_messages_and_stream_events(records_dir: Path) -> None:
+    message = {
+        "type": "message",
+        "id": "msg_1",
+        "model": "claude-haiku-4-5",
+        "usage": {
+            "input_tokens": 21,
+            "cache_read_input_tokens": 1800,
+            "cache_creation_input_tokens": 300,
+            "output_tokens": 50,
+        },
+    }
+
+    @track_ai_usage("摘要", "claude-haiku-4-5", provider="anthropic")
+    def raw_message() -> dict[str, Any]:
+        return message
+
+    @track_ai_usage("摘要", "claude-haiku-4-5", provider="anthropic")
+    def raw_events():  # type: ignore[no-untyped-def]
+        yield {
+            "type": "message_start",
+            "message": {**message, "usage": {"input_tokens": 40, "output_tokens": 1}},
+        }
+        yield {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "你好"}}
+        yield {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 77}}
+
+    raw_message()
+    assert len(list(raw_events())) == 3
+    whole, streamed = read_records(records_dir)
+    # Anthropic's input_tokens leave the cache out: the record's input is all of it
+    assert (whole["input_tokens"], whole["cached_tokens"], whole["cache_write_tokens"]) == (2121, 1800, 300)
+    assert (whole["output_tokens"], whole["provider"], whole["priced"]) == (50, "anthropic", True)
+    assert (streamed["input_tokens"], streamed["output_tokens"]) == (40, 77)

@@ -13,7 +13,7 @@ import pytest
 from anthropic.types import Message, RawMessageStreamEvent
 from pydantic import TypeAdapter
 
-from ai_usage_monitor.instrumentation.anthropic.extractors import failure_of, provider_of
+from ai_usage_monitor.instrumentation.anthropic.extractors import _endpoint, failure_of, provider_of
 from ai_usage_monitor.instrumentation.anthropic.readers import (
     anthropic_response_usage,
     message_usage,
@@ -116,6 +116,23 @@ def test_the_provider_is_anthropic_unless_the_client_serves_claude_from_another_
     bedrock = type("AnthropicBedrock", (), {})()
     vertex = type("AsyncAnthropicVertex", (), {})()
     assert (provider_of(bedrock), provider_of(vertex)) == ("aws.bedrock", "gcp.vertex_ai")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "provider"),
+    [
+        ("https://api.anthropic.com", "anthropic"),
+        ("https://api.deepseek.com/anthropic", "deepseek"),
+        ("https://api.moonshot.cn/anthropic", "moonshot"),
+        ("https://open.bigmodel.cn/api/anthropic", "zhipu"),
+        ("https://dashscope.aliyuncs.com/apps/anthropic", "dashscope"),
+        ("https://llm-gateway.corp.example", "anthropic"),
+    ],
+)
+def test_anthropic_compatible_endpoints_are_named_by_their_host(base_url: str, provider: str) -> None:
+    """DeepSeek, Kimi, GLM and Qwen also speak Anthropic's API: their calls must not be priced as Claude."""
+    client = anthropic.Anthropic(api_key="k", base_url=base_url)
+    assert _endpoint(client)[0] == provider
 
 
 def test_the_decorators_reader_takes_anthropic_messages_and_leaves_other_responses() -> None:

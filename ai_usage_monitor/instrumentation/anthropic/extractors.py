@@ -20,6 +20,7 @@ from ai_usage_monitor.instrumentation.anthropic.readers import (
 )
 from ai_usage_monitor.instrumentation.core import CallInfo, CallTracker, Failure, StreamState, Usage
 from ai_usage_monitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
+from ai_usage_monitor.providers import PROVIDER_HOSTS
 
 try:  # private module of the SDK: what ``with_raw_response`` / ``with_streaming_response`` calls return
     from anthropic._response import APIResponse, AsyncAPIResponse
@@ -50,9 +51,13 @@ _CLOUD_PROVIDERS = {
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
-def provider_of(client: Any) -> str:
-    """``anthropic``, or the cloud's provider name for the Bedrock and Vertex AI clients."""
-    return _CLOUD_PROVIDERS.get(type(client).__name__, PROVIDER_ANTHROPIC)
+def provider_of(client: Any, host: str | None = None) -> str:
+    """``anthropic``; the cloud's provider name for the Bedrock and Vertex AI clients; the provider of a
+    known host serving an Anthropic-compatible API (DeepSeek, Moonshot, Zhipu, DashScope, ...)."""
+    cloud = _CLOUD_PROVIDERS.get(type(client).__name__)
+    if cloud is not None:
+        return cloud
+    return PROVIDER_HOSTS.get(host.lower().rstrip("."), PROVIDER_ANTHROPIC) if host else PROVIDER_ANTHROPIC
 
 
 def failure_of(exc: BaseException) -> Failure:
@@ -89,8 +94,9 @@ def _endpoint(client: Any) -> tuple[str, str | None, int | None]:
         port = _DEFAULT_PORTS.get(str(getattr(url, "scheme", "")))
     if len(_endpoints) >= _ENDPOINTS_LIMIT:
         _endpoints.clear()
-    _endpoints[key] = (url, provider_of(client), host, port)  # holding the URL keeps its id unique
-    return provider_of(client), host, port
+    provider = provider_of(client, host)
+    _endpoints[key] = (url, provider, host, port)  # holding the URL keeps its id unique
+    return provider, host, port
 
 
 class MessagesExtractor:
