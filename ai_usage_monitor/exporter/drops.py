@@ -68,6 +68,7 @@ class DropLedger:
         self.name = f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}.json"
         self.dirty = False
         self._flushed_at = 0.0
+        self._in_fallback = False
 
     @property
     def total(self) -> int:
@@ -99,7 +100,8 @@ class DropLedger:
             self._flushed_at = time.monotonic()
             body = orjson.dumps(self.snapshot())
             name = self.name
-        for folder in (self.records_dir / DROPS_DIR, fallback_drops_dir(self.records_dir)):
+        fallback = fallback_drops_dir(self.records_dir)
+        for folder in (self.records_dir / DROPS_DIR, fallback):
             try:
                 _write_atomically(folder, name, body)
             except OSError:
@@ -107,6 +109,13 @@ class DropLedger:
             with self._lock:
                 if orjson.dumps(self.snapshot()) == body:
                     self.dirty = False
+            if folder != fallback and self._in_fallback:
+                self._in_fallback = False  # the records folder holds it all now
+                with contextlib.suppress(OSError):
+                    (fallback / name).unlink()
+                    fallback.rmdir()  # when no other process's ledger is left in it
+            elif folder == fallback:
+                self._in_fallback = True
             return True
         return False
 

@@ -5,11 +5,13 @@ processes append to the same file. A full disk or unwritable folder never fails 
 dropped, counted in the drop ledger (``exporter/drops.py``) and logged once, and writing resumes by itself
 when the folder is writable again.
 
-Descriptors: the file is reopened only for another day or when today's file was deleted or moved (checked
-with one ``stat`` before every write, so no record after it goes to a vanished file), never because a write
-failed. Writers hold a lock while they use the descriptor and it is closed under the same lock, so a
-descriptor is never closed while a thread can still write through it (its number could otherwise be reused
-by the application's next ``open`` and records would land in the application's files).
+Descriptors: the file is reopened only for another day or when today's file was deleted or moved, never
+because a write failed. One ``stat`` after every write tells whether the line went to a file that no longer
+has today's name; the line is then written again to a new file under that name (so a moved file may hold
+one copy of a record that is also in the new file, with the same ``record_id``). Writers hold a lock while
+they use the descriptor and it is closed under the same lock, so a descriptor is never closed while a thread
+can still write through it (its number could otherwise be reused by the application's next ``open``, and
+records would land in the application's files).
 """
 
 from __future__ import annotations
@@ -86,15 +88,12 @@ class JsonlExporter:
             with self._lock:
                 if not (self._day_start <= ts < self._day_end):
                     self._open_for(ts)
-                else:
-                    try:
-                        st = os.stat(self._path)
-                        moved = (st.st_dev, st.st_ino) != self._identity
-                    except FileNotFoundError:
-                        moved = True
-                    if moved:
-                        self._open_for(ts)
                 self._write(line)
+                if self._replaced():
+                    # today's file was deleted or moved before (or while) the line went in: write it again
+                    # to a new file under today's name, where the server reads it
+                    self._open_for(ts)
+                    self._write(line)
         except (ValueError, OverflowError) as exc:  # a time no calendar day holds
             self.drop("invalid", exc)
             return False
@@ -105,6 +104,16 @@ class JsonlExporter:
         if self._after_drop:
             self._written_after_drop()
         return True
+
+    def _replaced(self) -> bool:
+        """Whether today's name no longer leads to the file being written (one ``stat``, ~1.5 µs)."""
+        try:
+            st = os.stat(self._path)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False  # cannot tell (e.g. the folder became unreadable): keep the file
+        return (st.st_dev, st.st_ino) != self._identity
 
     def _write(self, line: bytes) -> None:
         """Append ``line`` whole, after a newline if a line was left torn; caller holds the lock."""

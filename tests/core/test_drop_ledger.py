@@ -3,6 +3,7 @@ fallback folder while the records folder refuses it; totals that never go down w
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -50,6 +51,7 @@ def test_drops_of_an_unwritable_folder_are_reported_and_caught_up(blocked: Path)
     ledgers = read_ledgers(blocked)
     assert len(ledgers) == 1  # one process, though it wrote both folders
     assert list((blocked / DROPS_DIR).glob("*.json"))
+    assert not list(fallback_drops_dir(blocked).glob("*.json"))  # moved home
     summary = summarize_drops(ledgers)
     assert summary["total"] == 3 and summary["by_reason"] == {"write_failed": 3, "invalid": 0}
     assert summary["processes"] == 1
@@ -79,3 +81,21 @@ def test_totals_never_go_down_when_a_ledger_is_deleted(tmp_path: Path) -> None:
     first.ledger.flush()
     assert totals.observe(read_ledgers(tmp_path).items()) == {"write_failed": 1, "invalid": 3}
     first.close()
+
+
+def test_a_forked_child_keeps_its_own_ledger(tmp_path: Path) -> None:
+    exporter = JsonlExporter(tmp_path, ZoneInfo("UTC"))
+    exporter.drop("invalid", "invalid cost: nan")
+    pid = os.fork()
+    if pid == 0:  # the child: one drop of its own, then out without running the parent's clean-up
+        exporter.drop("write_failed", "OSError: [Errno 28] No space left on device")
+        exporter.ledger.flush()
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    exporter.close()
+    ledgers = read_ledgers(tmp_path)
+    counts = sorted(
+        (ledger["pid"], ledger["counts"]["invalid"], ledger["counts"]["write_failed"])
+        for ledger in ledgers.values()
+    )
+    assert counts == sorted([(os.getpid(), 1, 0), (pid, 0, 1)])

@@ -141,8 +141,8 @@ def test_todays_file_deleted_while_running_is_written_again(tmp_path: Path) -> N
 
 
 def test_todays_file_moved_while_running_gets_a_new_file(tmp_path: Path) -> None:
-    """A rotation tool renames today's file: later records go to a new file under today's name, the moved
-    file keeps what was written before."""
+    """A rotation tool renames today's file: the next record goes to a new file under today's name (and, as
+    it went to the moved file before the move was seen, stays there too); the moved file keeps the rest."""
     exporter = JsonlExporter(tmp_path, UTC)
     now = time.time()
     assert exporter.export(UsageRecord(timestamp=now, model="before"))
@@ -150,11 +150,13 @@ def test_todays_file_moved_while_running_gets_a_new_file(tmp_path: Path) -> None
     moved = tmp_path / "rotated.1"
     path.rename(moved)
     assert exporter.export(UsageRecord(timestamp=now, model="after"))
+    assert exporter.export(UsageRecord(timestamp=now, model="after-2"))
     # replaced by another file of the same name (copy-and-replace rotation)
     path.rename(tmp_path / "rotated.2")
     path.write_bytes(b"")
     assert exporter.export(UsageRecord(timestamp=now, model="after-replace"))
     exporter.close()
-    assert _models(moved) == ["before"]
-    assert _models(tmp_path / "rotated.2") == ["after"]
+    assert _models(moved) == ["before", "after"]
+    assert _models(tmp_path / "rotated.2") == ["after", "after-2", "after-replace"]
     assert _models(path) == ["after-replace"]
+    assert exporter.dropped == 0
