@@ -67,8 +67,8 @@ class JsonlExporter:
         self._identity = (-1, -1)
         self._day_start = 0.0
         self._day_end = 0.0
-        #: the last write left part of a line in the file: the next line starts with a newline
-        self._torn = False
+        #: the file a failed write left part of a line at the end of: its next line starts with a newline
+        self._torn_path = ""
         #: writes fail (logged once per run of failures)
         self._write_failing = False
         #: set by a drop: the next successful writes bring the ledger file up to date
@@ -116,15 +116,16 @@ class JsonlExporter:
         return (st.st_dev, st.st_ino) != self._identity
 
     def _write(self, line: bytes) -> None:
-        """Append ``line`` whole, after a newline if a line was left torn; caller holds the lock."""
-        fd = self._fd
-        if self._torn:
+        """Append ``line`` whole, after a newline if this file ends in a torn line; caller holds the lock."""
+        fd, path = self._fd, self._path
+        if self._torn_path == path:
             line = b"\n" + line
         written = os.write(fd, line)
-        if written != len(line):  # only on a full disk: finish the line or fail
-            self._torn = True
+        if written != len(line):  # only on a full disk: finish the line, or leave it torn
+            self._torn_path = path
             os.write(fd, line[written:])
-        self._torn = False
+        if self._torn_path == path:
+            self._torn_path = ""
         if self.fsync:
             os.fsync(fd)
 
@@ -143,8 +144,6 @@ class JsonlExporter:
         st = os.fstat(fd)
         if self._fd >= 0:
             os.close(self._fd)
-        if path != self._path:
-            self._torn = False  # a torn line of another file needs no newline in this one
         self._fd, self._path, self._identity = fd, path, (st.st_dev, st.st_ino)
         self._day_start = midnight.timestamp()
         self._day_end = next_midnight.timestamp()
