@@ -7,6 +7,8 @@ re-patches anything.
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -15,8 +17,8 @@ from typing import TYPE_CHECKING
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.context import current_context, current_frame
 from ai_usage_monitor.exporter.jsonl import JsonlExporter
-from ai_usage_monitor.internal import handle_internal_error
-from ai_usage_monitor.records import UsageRecord
+from ai_usage_monitor.internal import handle_internal_error, set_raise_internal_errors
+from ai_usage_monitor.records import MAX_TIMESTAMP, UsageRecord, validate_record
 from ai_usage_monitor.state import active_settings
 
 if TYPE_CHECKING:
@@ -24,23 +26,38 @@ if TYPE_CHECKING:
 
 __all__ = ["Recorder", "get_recorder", "guess_provider", "record_ai_usage", "set_recorder"]
 
+logger = logging.getLogger("ai_usage_monitor")
+
 Sink = Callable[[UsageRecord], None]
+
+#: A ``timestamp`` given to ``record_ai_usage`` in ``[1e11, 1e14)`` is taken as milliseconds.
+_MAX_MILLISECONDS = 1e14
+#: Fields whose bad values were logged already: one line per kind, not per call.
+_logged_invalid: set[str] = set()
 
 
 class Recorder:
     """Prices records and passes them to the JSONL exporter and any extra sinks (e.g. a budget guard)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, strict_pricing: bool = True) -> None:
+        """``strict_pricing=False``: a pricing file that cannot be loaded is logged and calls go unpriced by
+        it, rather than failing (for a recorder built on first use, where nobody could handle the error)."""
         from ai_usage_monitor.pricing import get_pricer
 
         self.settings = settings
-        self.pricer: Pricer = get_pricer(settings)
+        try:
+            self.pricer: Pricer = get_pricer(settings)
+        except Exception as exc:
+            if strict_pricing or settings.pricing_file is None:
+                raise
+            handle_internal_error(f"loading the pricing file {settings.pricing_file}", exc)
+            self.pricer = get_pricer(settings.model_copy(update={"pricing_file": None}))
         self.exporter = JsonlExporter(settings.records_dir, settings.tz, fsync=settings.fsync == "always")
         self.sinks: list[Sink] = []
 
     @property
     def dropped(self) -> int:
-        """Records that could not be written (unwritable folder, full disk)."""
+        """Records that were not written (unwritable folder, full disk, bad numbers)."""
         return self.exporter.dropped
 
     def price(self, record: UsageRecord, *, thinking: bool = False) -> None:
@@ -61,13 +78,35 @@ class Recorder:
         record.priced = record.price_ref is not None
 
     def emit(self, record: UsageRecord) -> None:
-        """Write the record; sinks' failures are the monitor's, never the caller's."""
-        self.exporter.export(record)
+        """Write the record unless it holds bad numbers (then it is dropped as ``invalid``); sinks' failures
+        are the monitor's, never the caller's."""
+        problem = validate_record(record)
+        if problem is not None:
+            self._refuse(record, problem)
+            return
+        try:
+            self.exporter.export(record)
+        except Exception as exc:
+            handle_internal_error("writing a record", exc)
         for sink in self.sinks:
             try:
                 sink(record)
             except Exception as exc:
                 handle_internal_error(f"sink {sink!r}", exc)
+
+    def _refuse(self, record: UsageRecord, field: str) -> None:
+        value = getattr(record, field)
+        error = f"invalid {field}: {value!r}"[:200]
+        if field not in _logged_invalid:
+            _logged_invalid.add(field)
+            logger.error(
+                "ai-usage-monitor: a usage record with an invalid %s (%r, model %r) is not written; such "
+                "records are counted as dropped (reason 'invalid'), further ones are not logged",
+                field,
+                value,
+                record.model,
+            )
+        self.exporter.drop("invalid", error)
 
     def close(self) -> None:
         self.exporter.close()
@@ -83,7 +122,11 @@ def get_recorder() -> Recorder:
     if recorder is None:
         with _recorder_lock:
             if _recorder is None:
-                set_recorder(Recorder(active_settings() or Settings()))
+                settings = active_settings()
+                if settings is None:
+                    settings = Settings()
+                    set_raise_internal_errors(settings.raise_internal_errors)
+                set_recorder(Recorder(settings, strict_pricing=False))
             recorder = _recorder
     assert recorder is not None
     return recorder
@@ -144,39 +187,71 @@ def record_ai_usage(  # noqa: PLR0917 - the original doc calls it positionally
     frame = current_frame()
     if frame is not None:
         frame.count()
-    total = input_tokens + output_tokens if input_tokens is not None and output_tokens is not None else None
-    record = UsageRecord(
-        timestamp=time.time() - duration_ms / 1000.0 if timestamp is None else timestamp,
-        user_id=user_id if user_id is not None else ctx.user_id,
-        anchor_id=anchor_id if anchor_id is not None else ctx.anchor_id,
-        session_id=session_id if session_id is not None else ctx.session_id,
-        model=model,
-        function=function if function is not None else ctx.function,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        total_tokens=total,
-        duration_ms=duration_ms,
-        success=success,
-        error_msg=error_msg,
-        provider=provider or guess_provider(model),
-        operation=operation,
-        cached_tokens=cached_tokens,
-        reasoning_tokens=reasoning_tokens,
-        cache_write_tokens=cache_write_tokens,
-        request_id=request_id,
-        source=source,
-        tags={**ctx.tags, **tags} if tags else dict(ctx.tags),
-        error_type=error_type,
-        usage_missing=input_tokens is None or output_tokens is None,
-    )
-    recorder = get_recorder()
+    try:
+        record = UsageRecord(
+            timestamp=_start_time(timestamp, duration_ms),
+            user_id=user_id if user_id is not None else ctx.user_id,
+            anchor_id=anchor_id if anchor_id is not None else ctx.anchor_id,
+            session_id=session_id if session_id is not None else ctx.session_id,
+            model=model,
+            function=function if function is not None else ctx.function,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            total_tokens=_sum(input_tokens, output_tokens),
+            duration_ms=duration_ms,
+            success=success,
+            error_msg=error_msg,
+            provider=provider or guess_provider(str(model)),
+            operation=operation,
+            cached_tokens=cached_tokens,
+            reasoning_tokens=reasoning_tokens,
+            cache_write_tokens=cache_write_tokens,
+            request_id=request_id,
+            source=source,
+            tags={**ctx.tags, **tags} if tags else dict(ctx.tags),
+            error_type=error_type,
+            usage_missing=input_tokens is None or output_tokens is None,
+        )
+        recorder = get_recorder()
+    except Exception as exc:
+        handle_internal_error("record_ai_usage", exc)
+        return UsageRecord(timestamp=time.time(), model=str(model))
     try:
         if cost is None:
             recorder.price(record, thinking=thinking)
         else:
-            record.cost, record.priced, record.price_ref = float(cost), True, "manual"
+            record.cost, record.priced, record.price_ref = _number(cost), True, "manual"
             record.currency = recorder.settings.currency
     except Exception as exc:
         handle_internal_error("pricing", exc)
     recorder.emit(record)
     return record
+
+
+def _start_time(timestamp: float | None, duration_ms: float) -> float:
+    """The call's start: now minus its duration, or ``timestamp`` (milliseconds when in ``[1e11, 1e14)``)."""
+    if timestamp is None:
+        duration = _number(duration_ms)
+        now = time.time()
+        return now - duration / 1000.0 if 0.0 <= duration < now * 1000.0 else now
+    if isinstance(timestamp, (int, float)) and MAX_TIMESTAMP <= timestamp < _MAX_MILLISECONDS:
+        return timestamp / 1000.0
+    return timestamp
+
+
+def _number(value: object) -> float:
+    """``value`` as a float; NaN (refused on write) when it is not a number."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _sum(a: int | None, b: int | None) -> int | None:
+    """Total tokens, or ``None`` when either is unknown (or not a count: the record is refused then)."""
+    if a is None or b is None:
+        return None
+    try:
+        return a + b
+    except TypeError:
+        return None

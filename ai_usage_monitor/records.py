@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from dataclasses import asdict, dataclass, field
@@ -9,9 +10,11 @@ from typing import Any
 
 import orjson
 
-__all__ = ["RECORD_VERSION", "UsageRecord", "new_record_id"]
+__all__ = ["MAX_TIMESTAMP", "RECORD_VERSION", "UsageRecord", "new_record_id", "validate_record"]
 
 RECORD_VERSION = 1
+#: Unix seconds below this are accepted (the year 5138); larger values are not seconds
+MAX_TIMESTAMP = 1e11
 
 
 #: a private generator seeded by the OS (and again in every forked child): ``uuid.uuid4()`` costs
@@ -91,3 +94,45 @@ class UsageRecord:
 
 
 _FIELD_NAMES = frozenset(UsageRecord.__dataclass_fields__)
+
+
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cache_write_tokens",
+)
+_INF = math.inf
+
+
+def _bad_amount(value: object) -> bool:
+    """Not a finite number ≥ 0 (NaN fails every comparison, so it is caught too)."""
+    cls = value.__class__
+    if cls is float or cls is int:
+        return not 0.0 <= value < _INF  # type: ignore[operator]
+    return not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < _INF)
+
+
+def validate_record(record: UsageRecord) -> str | None:
+    """The first field holding a number totals must not take in, or ``None`` when the record is sound.
+
+    The rule the writer and the index share: ``timestamp`` finite Unix seconds in ``[0, 1e11)``, ``cost``
+    and ``duration_ms`` finite and ≥ 0, token counts ``None`` or an integer ≥ 0.
+    """
+    ts = record.timestamp
+    if _bad_amount(ts) or ts >= MAX_TIMESTAMP:
+        return "timestamp"
+    if _bad_amount(record.cost):
+        return "cost"
+    if _bad_amount(record.duration_ms):
+        return "duration_ms"
+    values = record.__dict__
+    for name in _TOKEN_FIELDS:
+        tokens = values[name]
+        if tokens is not None and (tokens.__class__ is not int or tokens < 0):
+            if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0:
+                continue  # an int subclass (e.g. numpy's are not; IntEnum-like ones are)
+            return name
+    return None

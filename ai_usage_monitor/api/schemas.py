@@ -33,6 +33,7 @@ __all__ = [
     "PeriodSummary",
     "RankRow",
     "RecentErrors",
+    "RecordsDropped",
     "SelectedTotals",
     "SessionSummary",
     "TodayStats",
@@ -298,12 +299,24 @@ class Dashboard(BaseModel):
     latency_by_model: list[LatencyRow]
     recent_errors: list[ErrorRow]
     unpriced_models: list[UnpricedModel]
+    records_dropped: RecordsDropped | None = None
 
 
 class ConfigInfo(BaseModel):
     currency: str
     timezone: str
     auth_required: bool
+
+
+class RecordsDropped(BaseModel):
+    """Usage records the writing processes could not write (full disk, unwritable folder) or refused (bad
+    numbers), from their drop ledgers: all processes, since the ledgers were last cleared."""
+
+    total: int
+    by_reason: dict[str, int] = Field(description="``write_failed`` and ``invalid``")
+    processes: int = Field(description="Processes that dropped at least one record")
+    last_at: float | None = Field(description="Unix time of the latest drop")
+    last_error: str | None
 
 
 class Health(_Open):
@@ -316,3 +329,4 @@ class Health(_Open):
     lag_seconds: float | None
     last_refresh: float | None
     last_record_timestamp: float | None = None
+    records_dropped: RecordsDropped | None = None

@@ -2,7 +2,16 @@
 
 Files are opened with ``O_APPEND``: every line lands whole at the end even when many threads and
 processes append to the same file. A full disk or unwritable folder never fails the caller: the record is
-dropped, counted and logged once, and writing resumes by itself when the folder is writable again.
+dropped, counted in the drop ledger (``exporter/drops.py``) and logged once, and writing resumes by itself
+when the folder is writable again.
+
+Descriptors: the file is reopened only for another day or when today's file was deleted or moved, never
+because a write failed. One ``stat`` after every write tells whether the line went to a file that no longer
+has today's name; the line is then written again to a new file under that name (so a moved file may hold
+one copy of a record that is also in the new file, with the same ``record_id``). Writers hold a lock while
+they use the descriptor and it is closed under the same lock, so a descriptor is never closed while a thread
+can still write through it (its number could otherwise be reused by the application's next ``open``, and
+records would land in the application's files).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import weakref
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
+from ai_usage_monitor.exporter.drops import DropLedger
 from ai_usage_monitor.records import UsageRecord
 
 __all__ = ["JsonlExporter", "record_file_name"]
@@ -49,74 +59,126 @@ class JsonlExporter:
         self.tz = tz
         self.fsync = fsync
         self.written = 0
-        self.dropped = 0
+        self.ledger = DropLedger(self.records_dir)
         self._lock = threading.Lock()
         self._fd = -1
-        self._retired_fd = -1
+        self._path = ""
+        #: (st_dev, st_ino) of the file ``_fd`` writes to
+        self._identity = (-1, -1)
         self._day_start = 0.0
         self._day_end = 0.0
-        self._failing = False
+        #: the file a failed write left part of a line at the end of: its next line starts with a newline
+        self._torn_path = ""
+        #: writes fail (logged once per run of failures)
+        self._write_failing = False
+        #: set by a drop: the next successful writes bring the ledger file up to date
+        self._after_drop = False
         _live_exporters.add(self)
+
+    @property
+    def dropped(self) -> int:
+        """Records this exporter (this process, since it was built) did not write, whatever the reason."""
+        return self.ledger.total
 
     def export(self, record: UsageRecord) -> bool:
         """Write one record; ``False`` (and a counted drop) when it could not be written."""
         line = record.to_json_line()
         ts = record.timestamp
         try:
-            fd = self._fd
-            if not (self._day_start <= ts < self._day_end) or fd < 0:
-                fd = self._open_for(ts)
-            written = os.write(fd, line)
-            if written != len(line):  # only on a full disk: finish the line or fail
-                os.write(fd, line[written:])
-            if self.fsync:
-                os.fsync(fd)
+            with self._lock:
+                if not (self._day_start <= ts < self._day_end):
+                    self._open_for(ts)
+                self._write(line)
+                if self._replaced():
+                    # today's file was deleted or moved before (or while) the line went in: write it again
+                    # to a new file under today's name, where the server reads it
+                    self._open_for(ts)
+                    self._write(line)
+        except (ValueError, OverflowError) as exc:  # a time no calendar day holds
+            self.drop("invalid", exc)
+            return False
         except OSError as exc:
-            self._on_failure(exc)
+            self.drop("write_failed", exc)
             return False
         self.written += 1
-        if self._failing:
-            self._failing = False
-            logger.warning("ai-usage-monitor: writing records to %s works again", self.records_dir)
+        if self._after_drop:
+            self._written_after_drop()
         return True
 
-    def _open_for(self, ts: float) -> int:
-        """Switch to the file of the local day holding ``ts`` (a new day, or after a failure)."""
-        with self._lock:
-            local = datetime.fromtimestamp(ts, self.tz)
-            midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-            next_midnight = midnight + timedelta(days=1)  # wall-clock arithmetic: DST-safe
-            path = self.records_dir / record_file_name(midnight.strftime("%Y-%m-%d"))
-            try:
-                fd = os.open(path, _OPEN_FLAGS, _FILE_MODE)
-            except FileNotFoundError:
-                self.records_dir.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, _OPEN_FLAGS, _FILE_MODE)
-            # The previous day's file stays open until the next switch: a thread that read the old
-            # descriptor just before this switch must not find it closed (or reused for another file).
-            if self._retired_fd >= 0:
-                os.close(self._retired_fd)
-            self._retired_fd, self._fd = self._fd, fd
-            self._day_start = midnight.timestamp()
-            self._day_end = next_midnight.timestamp()
-            return fd
+    def _replaced(self) -> bool:
+        """Whether today's name no longer leads to the file being written (one ``stat``, ~1.5 µs)."""
+        try:
+            st = os.stat(self._path)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False  # cannot tell (e.g. the folder became unreadable): keep the file
+        return (st.st_dev, st.st_ino) != self._identity
 
-    def _on_failure(self, exc: OSError) -> None:
-        self.dropped += 1
-        self._day_end = 0.0  # reopen on the next record; the failing descriptor is retired then
-        if not self._failing:
-            self._failing = True
+    def _write(self, line: bytes) -> None:
+        """Append ``line`` whole, after a newline if this file ends in a torn line; caller holds the lock."""
+        fd, path = self._fd, self._path
+        if self._torn_path == path:
+            line = b"\n" + line
+        written = os.write(fd, line)
+        if written != len(line):  # only on a full disk: finish the line, or leave it torn
+            self._torn_path = path
+            os.write(fd, line[written:])
+        if self._torn_path == path:
+            self._torn_path = ""
+        if self.fsync:
+            os.fsync(fd)
+
+    def _open_for(self, ts: float) -> None:
+        """Switch to the file of the local day holding ``ts``; the caller holds the lock, so no writer is
+        using the descriptor closed here."""
+        local = datetime.fromtimestamp(ts, self.tz)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        next_midnight = midnight + timedelta(days=1)  # wall-clock arithmetic: DST-safe
+        path = str(self.records_dir / record_file_name(midnight.strftime("%Y-%m-%d")))
+        try:
+            fd = os.open(path, _OPEN_FLAGS, _FILE_MODE)
+        except FileNotFoundError:
+            self.records_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, _OPEN_FLAGS, _FILE_MODE)
+        st = os.fstat(fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._path, self._identity = fd, path, (st.st_dev, st.st_ino)
+        self._day_start = midnight.timestamp()
+        self._day_end = next_midnight.timestamp()
+
+    def drop(self, reason: str, exc: BaseException | str) -> None:
+        """Count a record that is not written, in the ledger; the first of a run of failures is logged."""
+        error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        if reason == "write_failed" and not self._write_failing:
+            self._write_failing = True
             logger.error(
                 "ai-usage-monitor: cannot write usage records to %s (%s); records are dropped and counted "
                 "until it is writable again",
                 self.records_dir,
-                exc,
+                error,
             )
+        self._after_drop = True
+        self.ledger.drop(reason, error)
+
+    def _written_after_drop(self) -> None:
+        """A record was written after drops: log a recovery, and bring the ledger file up to date."""
+        if self._write_failing:
+            self._write_failing = False
+            logger.warning("ai-usage-monitor: writing records to %s works again", self.records_dir)
+            done = self.ledger.flush()
+        else:
+            done = self.ledger.flush_if_due()
+        if done:
+            self._after_drop = False
 
     def close(self) -> None:
         with self._lock:
-            for fd in (self._fd, self._retired_fd):
-                if fd >= 0:
-                    os.close(fd)
-            self._fd = self._retired_fd = -1
+            if self._fd >= 0:
+                os.close(self._fd)
+            self._fd = -1
+            self._path = ""
+            self._identity = (-1, -1)
             self._day_end = 0.0
+        self.ledger.flush()

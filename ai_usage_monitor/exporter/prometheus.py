@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from ai_usage_monitor.exporter.drops import DROP_REASONS, DropTotals, read_ledgers
 from ai_usage_monitor.store.periods import day_range, month_range
 from ai_usage_monitor.store.queries import (
     duration_histogram,
@@ -153,6 +154,7 @@ class UsageCollector(Collector):
         )
         self._lock = threading.Lock()
         self._families_key = ("metric_families", object())
+        self._drops = DropTotals()
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -161,7 +163,7 @@ class UsageCollector(Collector):
         counters, histograms = self.store.incremental(
             self._families_key, self._all_time_families, keep=False, recomputes=True
         )
-        return [*counters, *self._gauges(), *histograms]
+        return [*counters, *self._gauges(), self._dropped(), *histograms]
 
     def _all_time_families(self, _after: int, _upto: int, _previous: object) -> tuple[list[Metric], ...]:
         """The families that change only when records are indexed (rebuilt from cached aggregates), their
@@ -253,6 +255,18 @@ class UsageCollector(Collector):
                 )
             )
         return metrics
+
+    def _dropped(self) -> Metric:
+        """Drops from the writers' ledgers; a process's count is kept if its ledger is deleted."""
+        totals = self._drops.observe(read_ledgers(self.store.settings.records_dir).items())
+        family = CounterMetricFamily(
+            "ai_usage_records_dropped",
+            "Usage records not written: write_failed (full disk, unwritable folder) or invalid (bad numbers)",
+            labels=["reason"],
+        )
+        for reason in DROP_REASONS:
+            family.add_metric([reason], float(totals[reason]))
+        return family
 
     def _histograms(self) -> list[Metric]:
         duration = HistogramMetricFamily(

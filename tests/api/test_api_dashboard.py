@@ -38,6 +38,7 @@ TOP_KEYS = {
     "latency_by_model",
     "recent_errors",
     "unpriced_models",
+    "records_dropped",
 }
 
 

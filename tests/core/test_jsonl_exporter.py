@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
+from ai_usage_monitor.exporter.drops import fallback_drops_dir
 from ai_usage_monitor.exporter.jsonl import JsonlExporter
 from ai_usage_monitor.records import UsageRecord
 
@@ -45,11 +47,12 @@ def test_dst_day_boundaries(tmp_path: Path) -> None:
 
 
 def test_unwritable_folder_drops_counts_logs_once_and_resumes(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
 ) -> None:
     blocker = tmp_path / "records"
     blocker.write_text("a file where the folder should be")  # mkdir fails even for root
     exporter = JsonlExporter(blocker / "ai_usage", SHANGHAI)
+    request.addfinalizer(lambda: shutil.rmtree(fallback_drops_dir(blocker / "ai_usage"), ignore_errors=True))
     with caplog.at_level(logging.ERROR, logger="ai_usage_monitor"):
         for _ in range(3):
             assert exporter.export(UsageRecord(timestamp=1.7e9)) is False

@@ -15,12 +15,14 @@ from ai_usage_monitor.api.schemas import (
     DashboardRange,
     ErrorRow,
     LatencyRow,
+    RecordsDropped,
     SelectedTotals,
     Totals,
     TrendPoint,
     UnpricedModel,
     UserRank,
 )
+from ai_usage_monitor.exporter.drops import read_ledgers, summarize_drops
 from ai_usage_monitor.store.periods import day_range, hour_range, last_days, month_range
 from ai_usage_monitor.store.queries import (
     TimeRange,
@@ -77,6 +79,9 @@ def dashboard(store: StoreDep, range_key: DashboardRangeKey = "today") -> Dashbo
         latency_by_model=[LatencyRow.model_validate(row) for row in latency_by_model(store, selected)],
         recent_errors=[ErrorRow.model_validate(row) for row in recent_errors(store, ERROR_ROWS, selected)],
         unpriced_models=[UnpricedModel.model_validate(row) for row in unpriced_models(store, selected)],
+        records_dropped=RecordsDropped.model_validate(
+            summarize_drops(read_ledgers(store.settings.records_dir))
+        ),
     )
 
 

@@ -1,4 +1,5 @@
-"""``/health``: the store's own state — records indexed, corrupt lines skipped, lines still torn, lag.
+"""``/health``: the store's own state — records indexed, corrupt lines skipped, lines still torn, lag — and
+the records writing processes dropped.
 
 Paths are shown relative to the working directory, or as ``…/<name>`` when outside it: an open probe
 endpoint should not tell where the monitor lives on the machine.
@@ -13,7 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from ai_usage_monitor.api.deps import StoreDep
-from ai_usage_monitor.api.schemas import Health
+from ai_usage_monitor.api.schemas import Health, RecordsDropped
+from ai_usage_monitor.exporter.drops import read_ledgers, summarize_drops
 
 __all__ = ["redact_path", "router"]
 
@@ -52,6 +54,9 @@ def health(store: StoreDep, response: Response) -> Health:
     settings = store.settings
     folders = [settings.records_dir, settings.index_path, settings.reports_path]
     report = Health.model_validate(_redacted(store.health(), folders))
+    report.records_dropped = RecordsDropped.model_validate(
+        _redacted(summarize_drops(read_ledgers(settings.records_dir)), folders)
+    )
     if report.status not in ("ok", "degraded"):
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return report

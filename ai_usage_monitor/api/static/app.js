@@ -375,6 +375,21 @@ function renderMeta(data) {
   }
 }
 
+function renderDrops(data) {
+  const drops = data.records_dropped;
+  const node = $("records-dropped");
+  node.hidden = !drops?.total;
+  if (!drops?.total) return;
+  setText(node, t("records_dropped", { count: formatInt(drops.total) }), drops.total);
+  const tip = t("records_dropped_tip", {
+    time: drops.last_at ? formatDateTime(drops.last_at, data.timezone) : "—",
+    error: drops.last_error ?? "—",
+    write_failed: formatInt(drops.by_reason?.write_failed ?? 0),
+    invalid: formatInt(drops.by_reason?.invalid ?? 0),
+  });
+  if (node.title !== tip) node.title = tip;
+}
+
 function renderRangePicker() {
   for (const button of document.querySelectorAll("[data-range]")) {
     const active = button.dataset.range === state.range;
@@ -387,6 +402,7 @@ function render() {
   const data = state.data;
   if (!data) return;
   renderMeta(data);
+  renderDrops(data);
   renderUnpriced(data);
   renderKpis(data);
   renderCharts(data);
