@@ -56,6 +56,8 @@ ROUND_SECONDS = 1.5
 ERROR_EVERY = 12
 ERROR_AT = 3
 FAKE_API_KEY = "sk-demo-local-fake"
+#: The SDKs the demo's traffic goes through.
+DEMO_SDKS = ("openai", "dashscope")
 #: where the demo's fake provider listens
 FAKE_HOST = "127.0.0.1"
 
@@ -408,7 +410,11 @@ def _instrumented(settings: Settings, records_dir: Path) -> Iterator[Settings]:
     previous = active_settings()
     # the fake provider's host is unknown, so its own provider name by default: the demo shows it as OpenAI
     hosts = {FAKE_HOST: "openai", **settings.provider_hosts}
-    active = instrument(**{**settings.model_dump(), "records_dir": records_dir, "provider_hosts": hosts})
+    # only the two SDKs the demo drives: importing another one (anthropic: seconds) would delay the start
+    active = instrument(
+        providers=DEMO_SDKS,
+        **{**settings.model_dump(), "records_dir": records_dir, "provider_hosts": hosts},
+    )
     try:
         yield active
     finally:
