@@ -60,7 +60,7 @@ NO_DATA = "no data file"
 CASES: list[tuple[str, str, str, Any]] = [
     ("https://api.deepseek.com", "deepseek-flash", "deepseek", _deepseek_flash),
     ("https://open.bigmodel.cn/api/paas/v4", "glm-5.3", "zhipu", lambda ts: _cny(8.0, 2.0, 28.0)),
-    ("https://api.moonshot.cn/v1", "kimi-k2.6", "moonshot", NO_DATA),
+    ("https://api.moonshot.cn/v1", "kimi-k2.6", "moonshot", lambda ts: _cny(6.5, 1.1, 27.0)),
     ("https://ark.cn-beijing.volces.com/api/v3", "doubao-seed-1-6-250615", "volcengine", NO_DATA),
     ("https://qianfan.baidubce.com/v2", "ernie-4.5-turbo-128k", "qianfan", NO_DATA),
     ("https://api.hunyuan.cloud.tencent.com/v1", "hunyuan-turbos-latest", "hunyuan", NO_DATA),
