@@ -1,6 +1,6 @@
-"""China's other providers (``deepseek.toml``, ``zhipu.toml``, ``minimax.toml``, ``moonshot.toml``):
-each row's cost through ``Pricer.quote`` equals a hand computation from the data file's figures, at the
-edges of DeepSeek's peak windows and of each entry's effective date."""
+"""China's other providers (``deepseek.toml``, ``zhipu.toml``, ``minimax.toml``, ``moonshot.toml``,
+``hunyuan.toml``): each row's cost through ``Pricer.quote`` equals a hand computation from the data
+file's figures, at the edges of DeepSeek's peak windows and of each entry's effective date."""
 
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ ROWS: list[Row] = [
      (20_000 * 5.0 + 1_500 * 20.0) / M, "moonshot/moonshot-v1-32k-vision-preview@2026-07-07"),
     ("moonshot", "moonshot-v1-128k", "2026-12-01T12:00:00+00:00", 100_000, 0, 4_000, 0,
      (100_000 * 10.0 + 4_000 * 30.0) / M, "moonshot/moonshot-v1-128k@2026-07-07"),
+    # Tencent Hunyuan TurboS (from 2026-05-10): 0.8 / 2, no cache price, so cached tokens bill as input
+    ("hunyuan", "hunyuan-turbos-latest", "2026-05-10T00:00:00+00:00", 30_000, 10_000, 2_000, 0,
+     (30_000 * 0.8 + 2_000 * 2.0) / M, "hunyuan/hunyuan-turbos-latest@2026-05-10"),
 ]  # fmt: skip
 
 
@@ -101,6 +104,7 @@ def test_before_an_entry_is_in_force_our_data_does_not_price(pricer: Pricer) -> 
         ("deepseek", "deepseek-v4-pro", "2026-08-16T15:59:59+00:00"),
         ("zhipu", "glm-5.3-flash", "2026-09-09T15:59:59+00:00"),
         ("moonshot", "kimi-k2.6", "2026-07-06T23:59:59+00:00"),
+        ("hunyuan", "hunyuan-turbos-latest", "2026-05-09T23:59:59+00:00"),
     ):
         entry = pricer.price_entry(provider=provider, model=model, at=_at(moment))
         assert entry is None or not entry.refs[0].startswith(f"{provider}/"), entry
