@@ -62,7 +62,7 @@ CASES: list[tuple[str, str, str, Any]] = [
     ("https://open.bigmodel.cn/api/paas/v4", "glm-5.3", "zhipu", lambda ts: _cny(8.0, 2.0, 28.0)),
     ("https://api.moonshot.cn/v1", "kimi-k2.6", "moonshot", lambda ts: _cny(6.5, 1.1, 27.0)),
     ("https://ark.cn-beijing.volces.com/api/v3", "doubao-seed-1-6-250615", "volcengine", NO_DATA),
-    ("https://qianfan.baidubce.com/v2", "ernie-4.5-turbo-128k", "qianfan", NO_DATA),
+    ("https://qianfan.baidubce.com/v2", "ernie-4.5-turbo-128k", "qianfan", lambda ts: _cny(0.8, 0.2, 3.2)),
     (
         "https://api.hunyuan.cloud.tencent.com/v1",
         "hunyuan-turbos-latest",

@@ -1,6 +1,6 @@
-"""China's other providers (``deepseek.toml``, ``zhipu.toml``, ``minimax.toml``, ``moonshot.toml``,
-``hunyuan.toml``): each row's cost through ``Pricer.quote`` equals a hand computation from the data
-file's figures, at the edges of DeepSeek's peak windows and of each entry's effective date."""
+"""China's other providers (``deepseek``, ``zhipu``, ``minimax``, ``moonshot``, ``hunyuan``, ``qianfan`` and
+``siliconflow`` data files): each row's cost through ``Pricer.quote`` equals a hand computation from the
+data file's figures, at the edges of DeepSeek's peak windows and of each entry's effective date."""
 
 from __future__ import annotations
 
@@ -74,6 +74,16 @@ ROWS: list[Row] = [
     # Tencent Hunyuan TurboS (from 2026-05-10): 0.8 / 2, no cache price, so cached tokens bill as input
     ("hunyuan", "hunyuan-turbos-latest", "2026-05-10T00:00:00+00:00", 30_000, 10_000, 2_000, 0,
      (30_000 * 0.8 + 2_000 * 2.0) / M, "hunyuan/hunyuan-turbos-latest@2026-05-10"),
+    # Baidu Qianfan ERNIE 4.5 Turbo 128K (from 2026-05-10): 0.8 / 0.2 cached / 3.2
+    ("qianfan", "ernie-4.5-turbo-128k", "2026-12-01T12:00:00+00:00", 100_000, 60_000, 5_000, 0,
+     (40_000 * 0.8 + 60_000 * 0.2 + 5_000 * 3.2) / M, "qianfan/ernie-4.5-turbo-128k@2026-05-10"),
+    # SiliconFlow, names as SiliconFlow spells them (matched case-insensitively): 2.5 / 10 and 8 / 16
+    ("siliconflow", "Qwen/Qwen3-235B-A22B-Instruct-2507", "2026-12-01T12:00:00+00:00", 8_000, 0, 1_000, 0,
+     (8_000 * 2.5 + 1_000 * 10.0) / M, "siliconflow/qwen/qwen3-235b-a22b-instruct-2507@2026-05-10"),
+    # (no cache price: its 2,000 cached tokens bill at the input price)
+    ("siliconflow", "Qwen/Qwen3-Coder-480B-A35B-Instruct", "2026-12-01T12:00:00+00:00",
+     8_000, 2_000, 1_000, 0, (8_000 * 8.0 + 1_000 * 16.0) / M,
+     "siliconflow/qwen/qwen3-coder-480b-a35b-instruct@2026-05-10"),
 ]  # fmt: skip
 
 
@@ -105,6 +115,8 @@ def test_before_an_entry_is_in_force_our_data_does_not_price(pricer: Pricer) -> 
         ("zhipu", "glm-5.3-flash", "2026-09-09T15:59:59+00:00"),
         ("moonshot", "kimi-k2.6", "2026-07-06T23:59:59+00:00"),
         ("hunyuan", "hunyuan-turbos-latest", "2026-05-09T23:59:59+00:00"),
+        ("qianfan", "ernie-4.5-turbo-128k", "2026-05-09T23:59:59+00:00"),
+        ("siliconflow", "Qwen/Qwen3-Coder-480B-A35B-Instruct", "2026-05-09T23:59:59+00:00"),
     ):
         entry = pricer.price_entry(provider=provider, model=model, at=_at(moment))
         assert entry is None or not entry.refs[0].startswith(f"{provider}/"), entry
