@@ -60,10 +60,15 @@ NO_DATA = "no data file"
 CASES: list[tuple[str, str, str, Any]] = [
     ("https://api.deepseek.com", "deepseek-flash", "deepseek", _deepseek_flash),
     ("https://open.bigmodel.cn/api/paas/v4", "glm-5.3", "zhipu", lambda ts: _cny(8.0, 2.0, 28.0)),
-    ("https://api.moonshot.cn/v1", "kimi-k2.6", "moonshot", NO_DATA),
+    ("https://api.moonshot.cn/v1", "kimi-k2.6", "moonshot", lambda ts: _cny(6.5, 1.1, 27.0)),
     ("https://ark.cn-beijing.volces.com/api/v3", "doubao-seed-1-6-250615", "volcengine", NO_DATA),
-    ("https://qianfan.baidubce.com/v2", "ernie-4.5-turbo-128k", "qianfan", NO_DATA),
-    ("https://api.hunyuan.cloud.tencent.com/v1", "hunyuan-turbos-latest", "hunyuan", NO_DATA),
+    ("https://qianfan.baidubce.com/v2", "ernie-4.5-turbo-128k", "qianfan", lambda ts: _cny(0.8, 0.2, 3.2)),
+    (
+        "https://api.hunyuan.cloud.tencent.com/v1",
+        "hunyuan-turbos-latest",
+        "hunyuan",
+        lambda ts: _cny(0.8, 0.8, 2.0),
+    ),
     ("https://api.minimaxi.com/v1", "MiniMax-M2.7", "minimax", lambda ts: _cny(2.1, 0.42, 8.4)),
     ("https://api.siliconflow.cn/v1", "deepseek-ai/DeepSeek-V3", "siliconflow", NO_DATA),
     ("https://api.openai.com/v1", "gpt-4o-mini", "openai", _openai_gpt_4o_mini),

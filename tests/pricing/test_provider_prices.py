@@ -1,6 +1,6 @@
-"""China's other providers (data files ``deepseek.toml``, ``zhipu.toml``, ``minimax.toml``): each row's
-cost through ``Pricer.quote`` equals a hand computation from the official figures, at the edges of
-DeepSeek's peak windows and of each entry's effective date."""
+"""China's other providers (``deepseek``, ``zhipu``, ``minimax``, ``moonshot``, ``hunyuan``, ``qianfan`` and
+``siliconflow`` data files): each row's cost through ``Pricer.quote`` equals a hand computation from the
+data file's figures, at the edges of DeepSeek's peak windows and of each entry's effective date."""
 
 from __future__ import annotations
 
@@ -56,6 +56,34 @@ ROWS: list[Row] = [
      (8_000 * 2.1 + 2_000 * 0.21 + 1_000 * 8.4) / M, "minimax/minimax-m2.5@undated"),
     ("minimax", "MiniMax-M2.7-highspeed", "2026-12-01T12:00:00+00:00", 10_000, 2_000, 1_000, 0,
      (8_000 * 4.2 + 2_000 * 0.42 + 1_000 * 16.8) / M, "minimax/minimax-m2.7-highspeed@undated"),
+    # Moonshot/Kimi (mainland CNY list, from 2026-07-07): K2.6 6.5 / 1.1 cached / 27, thinking at output
+    ("moonshot", "kimi-k2.6", "2026-07-07T00:00:00+00:00", 10_000, 4_000, 2_000, 1_500,
+     (6_000 * 6.5 + 4_000 * 1.1 + 2_000 * 27.0) / M, "moonshot/kimi-k2.6@2026-07-07"),
+    # K2.7 Code: same input and output as K2.6, cache hit 1.3; HighSpeed: 13 / 2.6 / 54
+    ("moonshot", "kimi-k2.7-code", "2026-12-01T12:00:00+00:00", 50_000, 40_000, 3_000, 0,
+     (10_000 * 6.5 + 40_000 * 1.3 + 3_000 * 27.0) / M, "moonshot/kimi-k2.7-code@2026-07-07"),
+    ("moonshot", "kimi-k2.7-code-highspeed", "2026-12-01T12:00:00+00:00", 50_000, 40_000, 3_000, 0,
+     (10_000 * 13.0 + 40_000 * 2.6 + 3_000 * 54.0) / M, "moonshot/kimi-k2.7-code-highspeed@2026-07-07"),
+    # moonshot-v1: no cache price (cached tokens bill as input); vision previews at their size's price
+    ("moonshot", "moonshot-v1-8k", "2026-12-01T12:00:00+00:00", 6_000, 1_000, 1_500, 0,
+     (6_000 * 2.0 + 1_500 * 10.0) / M, "moonshot/moonshot-v1-8k@2026-07-07"),
+    ("moonshot", "moonshot-v1-32k-vision-preview", "2026-12-01T12:00:00+00:00", 20_000, 0, 1_500, 0,
+     (20_000 * 5.0 + 1_500 * 20.0) / M, "moonshot/moonshot-v1-32k-vision-preview@2026-07-07"),
+    ("moonshot", "moonshot-v1-128k", "2026-12-01T12:00:00+00:00", 100_000, 0, 4_000, 0,
+     (100_000 * 10.0 + 4_000 * 30.0) / M, "moonshot/moonshot-v1-128k@2026-07-07"),
+    # Tencent Hunyuan TurboS (from 2026-05-10): 0.8 / 2, no cache price, so cached tokens bill as input
+    ("hunyuan", "hunyuan-turbos-latest", "2026-05-10T00:00:00+00:00", 30_000, 10_000, 2_000, 0,
+     (30_000 * 0.8 + 2_000 * 2.0) / M, "hunyuan/hunyuan-turbos-latest@2026-05-10"),
+    # Baidu Qianfan ERNIE 4.5 Turbo 128K (from 2026-05-10): 0.8 / 0.2 cached / 3.2
+    ("qianfan", "ernie-4.5-turbo-128k", "2026-12-01T12:00:00+00:00", 100_000, 60_000, 5_000, 0,
+     (40_000 * 0.8 + 60_000 * 0.2 + 5_000 * 3.2) / M, "qianfan/ernie-4.5-turbo-128k@2026-05-10"),
+    # SiliconFlow, names as SiliconFlow spells them (matched case-insensitively): 2.5 / 10 and 8 / 16
+    ("siliconflow", "Qwen/Qwen3-235B-A22B-Instruct-2507", "2026-12-01T12:00:00+00:00", 8_000, 0, 1_000, 0,
+     (8_000 * 2.5 + 1_000 * 10.0) / M, "siliconflow/qwen/qwen3-235b-a22b-instruct-2507@2026-05-10"),
+    # (no cache price: its 2,000 cached tokens bill at the input price)
+    ("siliconflow", "Qwen/Qwen3-Coder-480B-A35B-Instruct", "2026-12-01T12:00:00+00:00",
+     8_000, 2_000, 1_000, 0, (8_000 * 8.0 + 1_000 * 16.0) / M,
+     "siliconflow/qwen/qwen3-coder-480b-a35b-instruct@2026-05-10"),
 ]  # fmt: skip
 
 
@@ -85,6 +113,10 @@ def test_before_an_entry_is_in_force_our_data_does_not_price(pricer: Pricer) -> 
     for provider, model, moment in (
         ("deepseek", "deepseek-v4-pro", "2026-08-16T15:59:59+00:00"),
         ("zhipu", "glm-5.3-flash", "2026-09-09T15:59:59+00:00"),
+        ("moonshot", "kimi-k2.6", "2026-07-06T23:59:59+00:00"),
+        ("hunyuan", "hunyuan-turbos-latest", "2026-05-09T23:59:59+00:00"),
+        ("qianfan", "ernie-4.5-turbo-128k", "2026-05-09T23:59:59+00:00"),
+        ("siliconflow", "Qwen/Qwen3-Coder-480B-A35B-Instruct", "2026-05-09T23:59:59+00:00"),
     ):
         entry = pricer.price_entry(provider=provider, model=model, at=_at(moment))
         assert entry is None or not entry.refs[0].startswith(f"{provider}/"), entry
