@@ -91,7 +91,8 @@ class _Tracked:
         try:
             usage = usage or Usage()
             record_ai_usage(
-                model=usage.response_model or self.frame.model or "unknown",
+                model=self.frame.model or usage.response_model or "unknown",
+                response_model=usage.response_model,
                 function=self.frame.function,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,

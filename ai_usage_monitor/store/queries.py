@@ -74,6 +74,7 @@ class Summary:
     reasoning_tokens: int = 0
     cost: float = 0.0
     avg_duration_ms: float = 0.0
+    #: calls with known tokens and no price: the calls ``unpriced_models`` lists
     unpriced_calls: int = 0
     #: first and last record timestamps in the range (``None`` when it is empty)
     first_timestamp: float | None = None
@@ -99,6 +100,9 @@ _DAY = 86400
 _EPOCH = date(1970, 1, 1)
 #: Tokens of a call: its total, else input + output; unknown counts as 0 (DESIGN §6).
 _TOKENS = "coalesce(total_tokens, coalesce(input_tokens, 0) + coalesce(output_tokens, 0))"
+#: A call with known tokens and no price. A call whose tokens are unknown (``usage_missing``,
+#: e.g. most failures) has nothing to price: it is not counted unpriced, so a priced model never shows up.
+_UNPRICED = "NOT priced AND NOT coalesce(usage_missing, false)"
 _FETCH_ROWS = 10_000
 #: Rows of the batches a fold adds (named parameters ``$after`` and ``$upto``).
 _NEW_ROWS = "batch > $after AND batch <= $upto"
@@ -220,7 +224,7 @@ def _nulls_last(value: Any) -> tuple[bool, Any]:
 
 _SUMMARY_SQL = f"""SELECT model, function, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}),
                           sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
-                          sum(cost), sum(duration_ms), count(*) FILTER (WHERE NOT priced), min(ts), max(ts)
+                          sum(cost), sum(duration_ms), count(*) FILTER (WHERE {_UNPRICED}), min(ts), max(ts)
                    FROM records{{where}} GROUP BY model, function"""
 _SUMMARY_COMBINE = (*[plus] * 10, least, greatest)
 
@@ -361,15 +365,13 @@ def unpriced_models(store: UsageStore, rng: TimeRange | None) -> list[dict[str, 
     """Models called with known tokens but no price:
     ``{"provider", "model", "calls", "tokens", "last_seen"}``, most calls first.
 
-    Calls whose tokens are unknown (``usage_missing``, e.g. most failures) are unpriced for that reason
-    alone and are left out, so a priced model never shows up here.
+    The calls ``Summary.unpriced_calls`` counts (``_UNPRICED``), so the two always agree.
     """
     if rng is not None and all(row["last_seen"] < rng.start for row in unpriced_models(store, None)):
         return []  # none since the range began: the usual case, answered from the all-time list
     sql = f"""SELECT provider, model, count(*), sum({_TOKENS}), max(ts) FROM records{{where}}
               GROUP BY provider, model"""
-    unpriced = "NOT priced AND NOT coalesce(usage_missing, false)"
-    groups = _groups(store, sql, [plus, plus, greatest], rng, None, unpriced)
+    groups = _groups(store, sql, [plus, plus, greatest], rng, None, _UNPRICED)
     rows = sorted(
         ((*key, *values) for key, values in groups.items()),
         key=lambda r: (-r[2], _nulls_last(r[0]), _nulls_last(r[1])),
@@ -523,7 +525,7 @@ def duration_histogram(store: UsageStore, buckets: Sequence[float]) -> list[dict
     (non-cumulative count per bucket upper bound, plus one for +Inf), "sum", "count"}``.
 
     ``error_type`` is ``""`` for successful calls and ``"_OTHER"`` for failures that named none."""
-    source = f"""SELECT operation, provider, coalesce(request_model, model) AS model,
+    source = f"""SELECT operation, provider, model,
                         CASE WHEN success THEN '' ELSE coalesce(error_type, '_OTHER') END AS error_type,
                         duration_ms / 1000.0 AS v
                  FROM records WHERE {_NEW_ROWS}"""
@@ -534,10 +536,10 @@ def duration_histogram(store: UsageStore, buckets: Sequence[float]) -> list[dict
 def token_histogram(store: UsageStore, buckets: Sequence[float]) -> list[dict[str, Any]]:
     """All-time ``gen_ai_client_token_usage`` data per (operation, provider, model, token_type
     ``input``|``output``): same row shape as :func:`duration_histogram` plus ``"token_type"``."""
-    source = f"""SELECT operation, provider, coalesce(request_model, model) AS model, 'input' AS token_type,
+    source = f"""SELECT operation, provider, model, 'input' AS token_type,
                         input_tokens AS v FROM records WHERE {_NEW_ROWS}
                  UNION ALL
-                 SELECT operation, provider, coalesce(request_model, model), 'output', output_tokens
+                 SELECT operation, provider, model, 'output', output_tokens
                  FROM records WHERE {_NEW_ROWS}"""
     labels = ("operation", "provider", "model", "token_type")
     return _histogram(store, "token_histogram", buckets, labels, source)
