@@ -129,10 +129,11 @@ class StickyTopN:
             if dim in self.ranks:
                 self.promotions.promote(dim, self._top_values(rows, pos))
         after = {d: self.promotions.of(d) for d in self.dims}
+        moved = self._folded_once and after != before  # else no row changes series
         exposed: dict[tuple[str, ...], list[float]] = {k: list(v) for k, v in self._frozen.items()}
         for key, values in rows.items():
             new_key = self._fold_key(key, dim_positions, after)
-            if self._folded_once:
+            if moved:
                 old_key = self._fold_key(key, dim_positions, before)
                 if old_key != new_key:
                     # The row changes series: what it had counted stays, frozen, in the old one.
