@@ -112,7 +112,9 @@ class _Tracked:
         write = functools.partial(
             _write_record,
             function=frame.function,
-            model=(usage.response_model if usage else None) or frame.model or "unknown",
+            # grouped under the name the code asked for; the provider's answered name is a detail
+            model=frame.model or (usage.response_model if usage else None) or "unknown",
+            response_model=usage.response_model if usage else None,
             context=self.context,
             usage=usage or Usage(),
             failure=failure,
@@ -139,6 +141,7 @@ def _write_record(
     *,
     function: str,
     model: str,
+    response_model: str | None,
     context: UsageContext,
     usage: Usage,
     failure: Failure | None,
@@ -152,6 +155,7 @@ def _write_record(
         with attributed(context, count_on):
             record_ai_usage(
                 model=model,
+                response_model=response_model,
                 function=function,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,

@@ -65,7 +65,7 @@ class Recorder:
         pricer = self.pricer
         record.cost, record.price_ref = pricer.cost(
             record.provider,
-            record.model,
+            record.response_model or record.model,  # the dated snapshot, when known, is the exact name
             record.input_tokens,
             record.output_tokens,
             cached_tokens=record.cached_tokens,
@@ -178,10 +178,12 @@ def record_ai_usage(  # noqa: PLR0917 - the original doc calls it positionally
     error_type: str | None = None,
     tags: Mapping[str, str] | None = None,
     source: str = "manual",
+    response_model: str | None = None,
 ) -> UsageRecord:
     """Record one call made outside the instrumented clients; the usage context fills what is not given.
 
     ``cost`` overrides the catalogue price (``priced`` is then true, ``price_ref`` ``"manual"``).
+    ``response_model``: the name the provider answered with, kept (and priced) when it differs from ``model``.
     """
     ctx = current_context()
     frame = current_frame()
@@ -201,7 +203,7 @@ def record_ai_usage(  # noqa: PLR0917 - the original doc calls it positionally
             duration_ms=duration_ms,
             success=success,
             error_msg=error_msg,
-            provider=provider or guess_provider(str(model)),
+            provider=provider or guess_provider(str(response_model or model)),
             operation=operation,
             cached_tokens=cached_tokens,
             reasoning_tokens=reasoning_tokens,
@@ -211,6 +213,7 @@ def record_ai_usage(  # noqa: PLR0917 - the original doc calls it positionally
             tags={**ctx.tags, **tags} if tags else dict(ctx.tags),
             error_type=error_type,
             usage_missing=input_tokens is None or output_tokens is None,
+            response_model=response_model if response_model != model else None,
         )
         recorder = get_recorder()
     except Exception as exc:

@@ -69,7 +69,8 @@ class UsageRecord:
     tags: dict[str, str] = field(default_factory=dict)
     record_id: str = field(default_factory=new_record_id)
     v: int = RECORD_VERSION
-    #: the model named in the request, when the provider answered with another name
+    #: older records only: the requested model when ``model`` held the provider's answered name; readers
+    #: group such a record under this name (``model`` is the requested name since ``response_model``)
     request_model: str | None = None
     #: error class or provider code on failure (e.g. ``RateLimitError``, ``InvalidParameter``)
     error_type: str | None = None
@@ -78,6 +79,9 @@ class UsageRecord:
     #: input tokens written to a prompt cache (Anthropic cache creation, DashScope explicit cache);
     #: included in ``input_tokens`` like ``cached_tokens``
     cache_write_tokens: int | None = None
+    #: the model name the provider answered with (e.g. the dated snapshot ``gpt-4o-mini-2024-07-18``)
+    #: when it differs from ``model``, the requested name; pricing prefers it as the more exact name
+    response_model: str | None = None
 
     def to_json_line(self) -> bytes:
         """The record as one UTF-8 JSONL line (non-ASCII kept as is), newline included."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ai_usage_monitor.bounds import MESSAGE_MAX_CHARS, NAME_MAX_CHARS, cut
 from ai_usage_monitor.store.queries import Summary
 
 __all__ = [
+    "OTHER",
     "AnchorRank",
     "Breakdown",
     "ConfigInfo",
@@ -53,6 +55,27 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+#: The name a dashboard breakdown sums its rows past the first ``limit`` under.
+OTHER = "other"
+
+
+class _BoundedRow(_Open):
+    """A row whose strings (declared or extra keys) are cut: names to ``NAME_MAX_CHARS``, the error message
+    to ``MESSAGE_MAX_CHARS``, so one hostile record cannot make every answer megabytes long."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cut_strings(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {
+            key: cut(value, MESSAGE_MAX_CHARS if key == "error_msg" else NAME_MAX_CHARS)
+            if isinstance(value, str)
+            else value
+            for key, value in data.items()
+        }
+
+
 class Breakdown(_Open):
     """Totals of one model or one function inside a period."""
 
@@ -81,6 +104,35 @@ class Totals(BaseModel):
 
 def _breakdowns(rows: dict[str, dict[str, Any]]) -> dict[str, Breakdown]:
     return {name: Breakdown.model_validate(row) for name, row in rows.items()}
+
+
+def _top_breakdowns(
+    rows: list[dict[str, Any]], key: str, summary: Summary, limit: int
+) -> dict[str, Breakdown]:
+    """The first ``limit`` of ``rows`` (a ranking of ``key`` by cost, see ``queries.ranking``), names cut;
+    the rest of ``summary``'s calls summed under ``OTHER``."""
+    out: dict[str, dict[str, Any]] = {}
+    calls, successes, tokens, cost = 0, 0.0, 0, 0.0
+    for row in rows[:limit]:
+        out[cut(str(row[key]))] = {
+            "calls": row["calls"],
+            "total_tokens": row["tokens"],
+            "cost": row["cost"],
+            "success_rate": row["success_rate"],
+        }
+        calls += row["calls"]
+        successes += row["success_rate"] * row["calls"] / 100.0
+        tokens += row["tokens"]
+        cost += row["cost"]
+    rest = summary.calls - calls
+    if rest > 0:
+        out[OTHER] = {
+            "calls": rest,
+            "total_tokens": summary.total_tokens - tokens,
+            "cost": max(0.0, summary.cost - cost),
+            "success_rate": min(100.0, max(0.0, (summary.successes - successes) * 100.0 / rest)),
+        }
+    return _breakdowns(out)
 
 
 class TodayStats(Totals):
@@ -138,7 +190,7 @@ class SessionSummary(PeriodSummary):
     session_id: str
 
 
-class RankRow(_Open):
+class RankRow(_BoundedRow):
     calls: int
     tokens: int
     cost: float
@@ -194,7 +246,7 @@ class CostTrend(BaseModel):
     )
 
 
-class UnpricedModel(_Open):
+class UnpricedModel(_BoundedRow):
     provider: str | None
     model: str | None
     calls: int
@@ -207,7 +259,7 @@ class UnpricedModels(BaseModel):
     unpriced_models: list[UnpricedModel]
 
 
-class ErrorRow(_Open):
+class ErrorRow(_BoundedRow):
     timestamp: float
     provider: str | None
     model: str | None
@@ -222,7 +274,7 @@ class RecentErrors(BaseModel):
     recent_errors: list[ErrorRow] = Field(description="Newest first")
 
 
-class LatencyRow(_Open):
+class LatencyRow(_BoundedRow):
     model: str | None
     calls: int
     avg_ms: float | None
@@ -249,7 +301,7 @@ class DashboardRange(BaseModel):
 
 
 class SelectedTotals(BaseModel):
-    """Everything about the selected range at once."""
+    """Everything about the selected range at once; the breakdowns hold the top rows by cost and ``other``."""
 
     calls: int
     tokens: int
@@ -265,7 +317,11 @@ class SelectedTotals(BaseModel):
     by_function: dict[str, Breakdown]
 
     @classmethod
-    def of(cls, summary: Summary) -> SelectedTotals:
+    def of(
+        cls, summary: Summary, models: list[dict[str, Any]], functions: list[dict[str, Any]], limit: int
+    ) -> SelectedTotals:
+        """``summary``'s totals; its breakdowns the first ``limit`` of the rankings ``models`` and
+        ``functions`` (null names as ``"unknown"``) and ``other`` (see ``_top_breakdowns``)."""
         return cls(
             calls=summary.calls,
             tokens=summary.total_tokens,
@@ -277,8 +333,8 @@ class SelectedTotals(BaseModel):
             success_rate=summary.success_rate,
             avg_duration_ms=summary.avg_duration_ms,
             unpriced_calls=summary.unpriced_calls,
-            by_model=_breakdowns(summary.by_model),
-            by_function=_breakdowns(summary.by_function),
+            by_model=_top_breakdowns(models, "model", summary, limit),
+            by_function=_top_breakdowns(functions, "function", summary, limit),
         )
 
 

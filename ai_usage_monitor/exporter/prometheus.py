@@ -1,12 +1,16 @@
 """A prometheus_client ``Collector`` that computes every metric of DESIGN §7 from the record index at scrape
 time, so the numbers cover every process's records, survive restarts and agree with the REST API.
 
-Per-user / per-anchor labels (when enabled) are capped at the top N values by all-time cost, the rest
-folded into ``other``. The top N changes while the server runs, yet a counter must never go down, so a
-value, once given its own label, keeps it until the server stops (at most 2×N values get one; after that
-newcomers stay in ``other`` until a restart), and a value promoted after the first scrape counts under its
-own label from that scrape on: what it had used before stays in ``other``, which therefore never shrinks.
-Every counter only grows and the sum over all label values always equals the all-time total.
+Every label whose values come from the records (provider, model, function, operation, error type, and
+user / anchor when enabled) is bounded, so a flood of distinct names cannot flood a scrape: a value is cut
+to ``bounds.NAME_MAX_CHARS`` (a long one keeps a short hash of the whole, so distinct names stay apart), and
+only the top N values by all-time cost (then calls) get their own label, the rest folded into ``other``.
+The top N changes while the server runs, yet a counter must never go down, so a value, once given its own
+label, keeps it until the server stops (at most 2×N values per label get one; after that newcomers stay
+in ``other`` until a restart), and a value promoted after the first scrape counts under its own label from
+that scrape on: what it had used before stays in ``other``, which therefore never shrinks. Every counter
+only grows and the sum over all label values always equals the all-time total. The families share one
+set of promoted values per label, so a model has its own series in the counters and histograms alike.
 
 The all-time families are built again only when new records were indexed (right after the ingest, for a
 collector scraped lately), and ``exposition`` reuses their text until then: a scrape formats only the gauges.
@@ -14,6 +18,7 @@ collector scraped lately), and ``exposition`` reuses their text until then: a sc
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -24,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from ai_usage_monitor.bounds import NAME_MAX_CHARS, cut
 from ai_usage_monitor.exporter.drops import DROP_REASONS, DropTotals, read_ledgers
 from ai_usage_monitor.store.periods import day_range, month_range
 from ai_usage_monitor.store.queries import (
@@ -41,6 +47,7 @@ __all__ = [
     "DURATION_BUCKETS",
     "OTHER",
     "TOKEN_BUCKETS",
+    "Promotions",
     "StickyTopN",
     "UsageCollector",
     "exposition",
@@ -56,42 +63,78 @@ BASE_LABELS = ("provider", "model", "function", "status")
 VALUE_KEYS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost")
 TOKEN_TYPES = ("input", "output", "cached", "reasoning")
 HISTOGRAM_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model")
+#: the histogram rows' names for ``HISTOGRAM_LABELS``
+_HISTOGRAM_DIMS = ("operation", "provider", "model")
 
 ExtraLabel = Literal["user_id", "anchor_id"]
 Values = tuple[float, ...]
 
 
+class Promotions:
+    """The values of each label dimension that have their own label: the sticky top N (at most 2×N)."""
+
+    def __init__(self, top_n: int) -> None:
+        self.top_n = top_n
+        self.capacity = 2 * top_n
+        self._values: dict[str, set[str]] = {}
+
+    def of(self, dim: str) -> set[str]:
+        return self._values.setdefault(dim, set())
+
+    def promote(self, dim: str, ranked: Sequence[str]) -> None:
+        """Give the first ``top_n`` of ``ranked`` (best first) a label, while there is room."""
+        promoted = self.of(dim)
+        for value in ranked[: self.top_n]:
+            if len(promoted) >= self.capacity:
+                break
+            promoted.add(value)
+
+
 class StickyTopN:
-    """Folds the values of the extra label dimensions outside a sticky top N into ``other``.
+    """Folds the values of some label dimensions outside a sticky top N into ``other``, for one family.
 
     ``fold`` takes raw rows (all label values → counter values) and returns the exposed rows, keeping
     each exposed counter monotonic and the column sums equal to the raw sums (see the module docstring).
+    ``ranks``: the dimensions this family's rows rank (by ``rank_index``, then by the first value, the
+    calls); the others follow what other families sharing ``promotions`` ranked.
     """
 
-    def __init__(self, dims: Sequence[str], top_n: int, *, rank_index: int) -> None:
+    def __init__(
+        self,
+        dims: Sequence[str],
+        top_n: int,
+        *,
+        rank_index: int,
+        promotions: Promotions | None = None,
+        ranks: Sequence[str] | None = None,
+    ) -> None:
         self.dims = tuple(dims)
-        self.top_n = top_n
-        self.capacity = 2 * top_n
+        self.promotions = promotions or Promotions(top_n)
+        self.ranks = frozenset(self.dims if ranks is None else ranks)
         self.rank_index = rank_index
-        self._promoted: dict[str, set[str]] = {d: set() for d in self.dims}
+        #: the promoted values of each dimension as of this family's previous fold
+        self._seen: dict[str, set[str]] = {d: set() for d in self.dims}
         self._folded_once = False
         self._start: dict[tuple[str, ...], Values] = {}
         self._frozen: dict[tuple[str, ...], list[float]] = {}
 
     def promoted(self, dim: str) -> frozenset[str]:
-        return frozenset(self._promoted[dim])
+        return frozenset(self.promotions.of(dim))
 
     def fold(
         self, rows: Mapping[tuple[str, ...], Values], dim_positions: Sequence[int]
     ) -> dict[tuple[str, ...], list[float]]:
-        """``rows`` keys hold the extra dims at ``dim_positions`` (in ``self.dims`` order)."""
-        before = {d: set(values) for d, values in self._promoted.items()}
+        """``rows`` keys hold the dims at ``dim_positions`` (in ``self.dims`` order)."""
+        before = self._seen
         for dim, pos in zip(self.dims, dim_positions, strict=True):
-            self._promote(dim, self._top_values(rows, pos))
+            if dim in self.ranks:
+                self.promotions.promote(dim, self._top_values(rows, pos))
+        after = {d: self.promotions.of(d) for d in self.dims}
+        moved = self._folded_once and after != before  # else no row changes series
         exposed: dict[tuple[str, ...], list[float]] = {k: list(v) for k, v in self._frozen.items()}
         for key, values in rows.items():
-            new_key = self._fold_key(key, dim_positions, self._promoted)
-            if self._folded_once:
+            new_key = self._fold_key(key, dim_positions, after)
+            if moved:
                 old_key = self._fold_key(key, dim_positions, before)
                 if old_key != new_key:
                     # The row changes series: what it had counted stays, frozen, in the old one.
@@ -100,6 +143,7 @@ class StickyTopN:
                     self._start[key] = values
             _add(exposed.setdefault(new_key, [0.0] * len(values)), values, self._start.get(key))
         self._folded_once = True
+        self._seen = {d: set(values) for d, values in after.items()}
         return exposed
 
     def _top_values(self, rows: Mapping[tuple[str, ...], Values], pos: int) -> list[str]:
@@ -107,17 +151,9 @@ class StickyTopN:
         for key, values in rows.items():
             value = key[pos]
             if value:
-                cost, calls = totals.get(value, (0.0, 0.0))
-                totals[value] = (cost + values[self.rank_index], calls + values[0])
-        ranked = sorted(totals, key=lambda v: (-totals[v][0], -totals[v][1], v))
-        return ranked[: self.top_n]
-
-    def _promote(self, dim: str, top: list[str]) -> None:
-        promoted = self._promoted[dim]
-        for value in top:
-            if len(promoted) >= self.capacity:
-                break
-            promoted.add(value)
+                rank, calls = totals.get(value, (0.0, 0.0))
+                totals[value] = (rank + values[self.rank_index], calls + values[0])
+        return heapq.nsmallest(self.promotions.top_n, totals, key=lambda v: (-totals[v][0], -totals[v][1], v))
 
     def _fold_key(
         self, key: tuple[str, ...], dim_positions: Sequence[int], promoted: Mapping[str, set[str]]
@@ -147,11 +183,25 @@ class UsageCollector(Collector):
         if settings.metrics_anchor_labels:
             extra.append("anchor_id")
         self.extra = tuple(extra)
-        self._folder = (
-            StickyTopN(self.extra, settings.metrics_label_top_n, rank_index=VALUE_KEYS.index("cost"))
-            if self.extra
-            else None
+        top_n = settings.metrics_label_top_n
+        shared = Promotions(top_n)
+        self._counter_folder = StickyTopN(
+            ("provider", "model", "function", *self.extra),
+            top_n,
+            rank_index=VALUE_KEYS.index("cost"),
+            promotions=shared,
         )
+        # the histograms follow the counters' providers and models; operations and error types are theirs
+        self._duration_folder = StickyTopN(
+            (*_HISTOGRAM_DIMS, "error_type"),
+            top_n,
+            rank_index=0,
+            promotions=shared,
+            ranks=("operation", "error_type"),
+        )
+        self._token_folder = StickyTopN(_HISTOGRAM_DIMS, top_n, rank_index=0, promotions=shared, ranks=())
+        # unpriced models cost nothing: ranked by their own calls, apart from the cost ranking
+        self._unpriced_folder = StickyTopN(("provider", "model"), top_n, rank_index=0)
         self._lock = threading.Lock()
         self._families_key = ("metric_families", object())
         self._drops = DropTotals()
@@ -176,14 +226,14 @@ class UsageCollector(Collector):
 
     def _counter_rows(self) -> dict[tuple[str, ...], list[float]]:
         labels = (*BASE_LABELS, *self.extra)
-        rows = {
-            tuple(str(row.get(name) or "") for name in labels): tuple(float(row[k] or 0) for k in VALUE_KEYS)
+        rows = _cut_rows(
+            (
+                tuple(str(row.get(name) or "") for name in labels),
+                tuple(float(row[k] or 0) for k in VALUE_KEYS),
+            )
             for row in metric_totals(self.store, self.extra)
-        }
-        if self._folder is None:
-            return {key: list(values) for key, values in rows.items()}
-        positions = [len(BASE_LABELS) + i for i in range(len(self.extra))]
-        return self._folder.fold(rows, positions)
+        )
+        return self._counter_folder.fold(rows, [labels.index(dim) for dim in self._counter_folder.dims])
 
     def _counters(self) -> list[Metric]:
         labels = [*BASE_LABELS, *self.extra]
@@ -210,16 +260,20 @@ class UsageCollector(Collector):
             "Calls of models with no known price (their cost counts as 0)",
             labels=["provider", "model"],
         )
-        for row in unpriced_models(self.store, None):
-            family.add_metric([row["provider"] or "", row["model"] or ""], float(row["calls"]))
+        rows = _cut_rows(
+            ((row["provider"] or "", row["model"] or ""), (float(row["calls"]),))
+            for row in unpriced_models(self.store, None)
+        )
+        for labels, (calls,) in sorted(self._unpriced_folder.fold(rows, [0, 1]).items()):
+            family.add_metric(list(labels), calls)
         return [family]
 
     def _gauges(self) -> list[Metric]:
         tz = self.store.tz
         now = datetime.now(tz)
         health = self.store.health()
-        today = summarize(self.store, day_range(tz, 0, now)[0])
-        month = summarize(self.store, month_range(tz, now.year, now.month))
+        today = summarize(self.store, day_range(tz, 0, now)[0], breakdowns=False)
+        month = summarize(self.store, month_range(tz, now.year, now.month), breakdowns=False)
         metrics: list[Metric] = [
             _gauge(
                 "ai_usage_cost_today", "Cost so far in the current calendar day", today.cost, self.currency
@@ -274,17 +328,16 @@ class UsageCollector(Collector):
             "GenAI operation duration",
             labels=[*HISTOGRAM_LABELS, "error_type"],
         )
-        for row in duration_histogram(self.store, DURATION_BUCKETS):
-            labels = [row["operation"], row["provider"], row["model"], row["error_type"]]
-            _add_histogram(duration, labels, DURATION_BUCKETS, row)
+        rows = duration_histogram(self.store, DURATION_BUCKETS)
+        dims = (*_HISTOGRAM_DIMS, "error_type")
+        _add_histograms(duration, self._duration_folder, dims, rows, DURATION_BUCKETS)
         usage = HistogramMetricFamily(
             "gen_ai_client_token_usage",
             "Tokens used per GenAI operation",
             labels=[*HISTOGRAM_LABELS, "gen_ai_token_type"],
         )
-        for row in token_histogram(self.store, TOKEN_BUCKETS):
-            labels = [row["operation"], row["provider"], row["model"], row["token_type"]]
-            _add_histogram(usage, labels, TOKEN_BUCKETS, row)
+        rows = token_histogram(self.store, TOKEN_BUCKETS)
+        _add_histograms(usage, self._token_folder, (*_HISTOGRAM_DIMS, "token_type"), rows, TOKEN_BUCKETS)
         return [duration, usage]
 
 
@@ -316,12 +369,38 @@ def _gauge(name: str, documentation: str, value: float, currency: str) -> GaugeM
     return family
 
 
-def _add_histogram(
-    family: HistogramMetricFamily, labels: list[Any], bounds: Sequence[float], row: Mapping[str, Any]
+def _cut_rows(rows: Iterable[tuple[tuple[str, ...], Sequence[float]]]) -> dict[tuple[str, ...], Values]:
+    """Rows keyed by their label values cut to ``NAME_MAX_CHARS``; rows whose keys cut alike are summed."""
+    out: dict[tuple[str, ...], Values] = {}
+    for key, values in rows:
+        cut_key = tuple([cut(value, NAME_MAX_CHARS) for value in key])
+        old = out.get(cut_key)
+        out[cut_key] = (
+            tuple(values) if old is None else tuple([a + b for a, b in zip(old, values, strict=True)])
+        )
+    return out
+
+
+def _add_histograms(
+    family: HistogramMetricFamily,
+    folder: StickyTopN,
+    dims: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
+    bounds: Sequence[float],
 ) -> None:
-    cumulative = 0
-    buckets: list[tuple[str, float]] = []
-    for bound, count in zip([*map(floatToGoString, bounds), "+Inf"], row["counts"], strict=True):
-        cumulative += int(count)
-        buckets.append((bound, float(cumulative)))
-    family.add_metric([str(v or "") for v in labels], buckets, float(row["sum"] or 0.0))
+    """Add the histogram ``rows`` (see ``queries.duration_histogram``) to ``family``, labels bounded."""
+    raw = _cut_rows(
+        (
+            tuple(str(row[dim] or "") for dim in dims),
+            (float(row["count"]), float(row["sum"] or 0.0), *row["counts"]),
+        )
+        for row in rows
+    )
+    positions = [dims.index(dim) for dim in folder.dims]
+    for labels, values in sorted(folder.fold(raw, positions).items()):
+        cumulative = 0.0
+        buckets: list[tuple[str, float]] = []
+        for bound, count in zip([*map(floatToGoString, bounds), "+Inf"], values[2:], strict=True):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        family.add_metric(list(labels), buckets, values[1])

@@ -220,7 +220,9 @@ class CallTracker:
         total = usage.total_tokens
         if total is None and inp is not None and out is not None:
             total = inp + out
-        model = usage.response_model or call.request_model or self.fallback_model or "unknown"
+        # one name per call, success or failure alike: the requested one; the answered one is a detail
+        answered = usage.response_model
+        model = call.request_model or answered or self.fallback_model or "unknown"
         cached, reasoning = usage.cached_tokens, usage.reasoning_tokens
         record = UsageRecord(  # the fields of _POSITIONAL, in order
             self.start_ns / 1e9,
@@ -244,10 +246,10 @@ class CallTracker:
             request_id=usage.request_id,
             source=call.source,
             tags=dict(ctx.tags) if ctx.tags else {},
-            request_model=call.request_model if call.request_model != model else None,
             error_type=failure.error_type if failure else None,
             usage_missing=inp is None or out is None,
             cache_write_tokens=usage.cache_write_tokens,
+            response_model=answered if answered != model else None,
         )
         recorder = get_recorder()
         # the record is the source of truth: written all the same if pricing or tracing fails

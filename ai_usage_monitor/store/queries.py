@@ -74,6 +74,7 @@ class Summary:
     reasoning_tokens: int = 0
     cost: float = 0.0
     avg_duration_ms: float = 0.0
+    #: calls with known tokens and no price: the calls ``unpriced_models`` lists
     unpriced_calls: int = 0
     #: first and last record timestamps in the range (``None`` when it is empty)
     first_timestamp: float | None = None
@@ -99,6 +100,9 @@ _DAY = 86400
 _EPOCH = date(1970, 1, 1)
 #: Tokens of a call: its total, else input + output; unknown counts as 0 (DESIGN §6).
 _TOKENS = "coalesce(total_tokens, coalesce(input_tokens, 0) + coalesce(output_tokens, 0))"
+#: A call with known tokens and no price. A call whose tokens are unknown (``usage_missing``,
+#: e.g. most failures) has nothing to price: it is not counted unpriced, so a priced model never shows up.
+_UNPRICED = "NOT priced AND NOT coalesce(usage_missing, false)"
 _FETCH_ROWS = 10_000
 #: Rows of the batches a fold adds (named parameters ``$after`` and ``$upto``).
 _NEW_ROWS = "batch > $after AND batch <= $upto"
@@ -220,15 +224,22 @@ def _nulls_last(value: Any) -> tuple[bool, Any]:
 
 _SUMMARY_SQL = f"""SELECT model, function, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}),
                           sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
-                          sum(cost), sum(duration_ms), count(*) FILTER (WHERE NOT priced), min(ts), max(ts)
+                          sum(cost), sum(duration_ms), count(*) FILTER (WHERE {_UNPRICED}), min(ts), max(ts)
                    FROM records{{where}} GROUP BY model, function"""
 _SUMMARY_COMBINE = (*[plus] * 10, least, greatest)
+#: ``_SUMMARY_SQL`` without the breakdowns: one group, however many models and functions there are.
+_TOTALS_SQL = _SUMMARY_SQL.replace("SELECT model, function,", "SELECT NULL, NULL,").replace(
+    "GROUP BY model, function", "GROUP BY ALL"
+)
 
 
-def summarize(store: UsageStore, rng: TimeRange | None, filters: Filters | None = None) -> Summary:
-    """Totals and by-model / by-function breakdowns over ``rng`` (``None``: all records)."""
+def summarize(
+    store: UsageStore, rng: TimeRange | None, filters: Filters | None = None, *, breakdowns: bool = True
+) -> Summary:
+    """Totals and by-model / by-function breakdowns over ``rng`` (``None``: all records). Without
+    ``breakdowns`` the totals alone (empty breakdowns): as cheap with 100k distinct names as with one."""
     # One hash aggregate over the few (model, function) pairs; totals and both breakdowns are rolled up here.
-    groups = _groups(store, _SUMMARY_SQL, _SUMMARY_COMBINE, rng, filters)
+    groups = _groups(store, _SUMMARY_SQL if breakdowns else _TOTALS_SQL, _SUMMARY_COMBINE, rng, filters)
     rows = [(*key, *values) for key, values in groups.items()]
     out = Summary()
     duration = 0.0
@@ -247,6 +258,8 @@ def summarize(store: UsageStore, rng: TimeRange | None, filters: Filters | None 
         duration += float(dur or 0.0)
         out.first_timestamp = lo if out.first_timestamp is None else min(out.first_timestamp, lo)
         out.last_timestamp = hi if out.last_timestamp is None else max(out.last_timestamp, hi)
+        if not breakdowns:
+            continue
         part = (calls, ok, int(tokens or 0), int(inp or 0), int(outp or 0), float(cost or 0.0))
         for acc, name in ((models, model), (functions, function)):
             old = acc.get(name or UNKNOWN)
@@ -279,27 +292,31 @@ def ranking(
     rng: TimeRange | None,
     limit: int,
     filters: Filters | None = None,
+    *,
+    with_unknown: bool = False,
 ) -> list[dict[str, Any]]:
-    """Top values of ``dimension`` by cost, highest first; records with a null value are left out.
+    """Top values of ``dimension`` by cost, highest first; records with a null value are left out (with
+    ``with_unknown``: counted under ``"unknown"``, as the summaries' breakdowns do).
 
     Each row: ``{dimension: value, "calls", "tokens", "cost", "success_rate"}``.
     """
     if dimension not in _DIMENSIONS:
         raise ValueError(f"dimension must be one of {sorted(_DIMENSIONS)}, got {dimension!r}")
-    not_null = f"{dimension} IS NOT NULL"
+    column = f"coalesce({dimension}, '{UNKNOWN}')" if with_unknown else dimension
+    extra = () if with_unknown else (f"{dimension} IS NOT NULL",)
     groups = None
     if _cacheable(rng, filters):
-        sql = f"""SELECT {dimension}, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}), sum(cost)
-                  FROM records{{where}} GROUP BY {dimension}"""
-        groups = _capped_groups(store, sql, [plus] * 4, rng, filters, not_null, order=_by_cost)
+        sql = f"""SELECT {column}, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}), sum(cost)
+                  FROM records{{where}} GROUP BY 1"""
+        groups = _capped_groups(store, sql, [plus] * 4, rng, filters, *extra, order=_by_cost)
     if groups is not None:
         rows = groups.ranked(_by_cost)[: int(limit)]
     else:
-        where, params = _where(rng, filters, not_null)
+        where, params = _where(rng, filters, *extra)
         rows = store.query(
-            f"""SELECT {dimension}, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}), sum(cost)
-                FROM records{where} GROUP BY {dimension}
-                ORDER BY sum(cost) DESC, count(*) DESC, {dimension} LIMIT ?""",
+            f"""SELECT {column}, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}), sum(cost)
+                FROM records{where} GROUP BY 1
+                ORDER BY sum(cost) DESC, count(*) DESC, 1 LIMIT ?""",
             [*params, int(limit)],
         )
     return [
@@ -361,15 +378,13 @@ def unpriced_models(store: UsageStore, rng: TimeRange | None) -> list[dict[str, 
     """Models called with known tokens but no price:
     ``{"provider", "model", "calls", "tokens", "last_seen"}``, most calls first.
 
-    Calls whose tokens are unknown (``usage_missing``, e.g. most failures) are unpriced for that reason
-    alone and are left out, so a priced model never shows up here.
+    The calls ``Summary.unpriced_calls`` counts (``_UNPRICED``), so the two always agree.
     """
     if rng is not None and all(row["last_seen"] < rng.start for row in unpriced_models(store, None)):
         return []  # none since the range began: the usual case, answered from the all-time list
     sql = f"""SELECT provider, model, count(*), sum({_TOKENS}), max(ts) FROM records{{where}}
               GROUP BY provider, model"""
-    unpriced = "NOT priced AND NOT coalesce(usage_missing, false)"
-    groups = _groups(store, sql, [plus, plus, greatest], rng, None, unpriced)
+    groups = _groups(store, sql, [plus, plus, greatest], rng, None, _UNPRICED)
     rows = sorted(
         ((*key, *values) for key, values in groups.items()),
         key=lambda r: (-r[2], _nulls_last(r[0]), _nulls_last(r[1])),
@@ -523,7 +538,7 @@ def duration_histogram(store: UsageStore, buckets: Sequence[float]) -> list[dict
     (non-cumulative count per bucket upper bound, plus one for +Inf), "sum", "count"}``.
 
     ``error_type`` is ``""`` for successful calls and ``"_OTHER"`` for failures that named none."""
-    source = f"""SELECT operation, provider, coalesce(request_model, model) AS model,
+    source = f"""SELECT operation, provider, model,
                         CASE WHEN success THEN '' ELSE coalesce(error_type, '_OTHER') END AS error_type,
                         duration_ms / 1000.0 AS v
                  FROM records WHERE {_NEW_ROWS}"""
@@ -534,10 +549,10 @@ def duration_histogram(store: UsageStore, buckets: Sequence[float]) -> list[dict
 def token_histogram(store: UsageStore, buckets: Sequence[float]) -> list[dict[str, Any]]:
     """All-time ``gen_ai_client_token_usage`` data per (operation, provider, model, token_type
     ``input``|``output``): same row shape as :func:`duration_histogram` plus ``"token_type"``."""
-    source = f"""SELECT operation, provider, coalesce(request_model, model) AS model, 'input' AS token_type,
+    source = f"""SELECT operation, provider, model, 'input' AS token_type,
                         input_tokens AS v FROM records WHERE {_NEW_ROWS}
                  UNION ALL
-                 SELECT operation, provider, coalesce(request_model, model), 'output', output_tokens
+                 SELECT operation, provider, model, 'output', output_tokens
                  FROM records WHERE {_NEW_ROWS}"""
     labels = ("operation", "provider", "model", "token_type")
     return _histogram(store, "token_histogram", buckets, labels, source)

@@ -3,6 +3,10 @@
 Only the fields the queries and exports use are indexed; random ids (request/trace/span/record id) and
 free-form tags stay in the JSONL, which is the source of truth. A key missing from a line takes the
 ``UsageRecord`` default, so older and newer record versions read alike.
+
+``model`` is indexed as the one name a call is grouped, labelled and alerted by: the requested model. Older
+records held the provider's answered name there and the requested one in ``request_model``; for them the
+indexed ``model`` is ``request_model``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ __all__ = [
 ]
 
 #: Bumped whenever a table changes shape; an index of another version is rebuilt from the JSONL.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 #: Timestamps outside [0, TS_MAX) are not Unix seconds of an LLM call: the line counts as corrupt.
 TS_MAX = 1e11
@@ -115,5 +119,6 @@ def ingest_select(source: str) -> str:
     ]
     for key in list(INDEXED_FIELDS)[1:]:
         default = _DEFAULTS.get(key)
-        exprs.append(f'coalesce("{key}", {default})' if default is not None else f'"{key}"')
+        value = '"request_model", "model"' if key == "model" else f'"{key}"'
+        exprs.append(f"coalesce({value}, {default})" if default is not None else value)
     return "SELECT " + ",\n       ".join(exprs) + f"\nFROM {source}"

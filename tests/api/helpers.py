@@ -119,7 +119,7 @@ def aggregate(records: Sequence[UsageRecord], window: Window | None = None, **fi
         "reasoning_tokens": sum(_tokens(r.reasoning_tokens) for r in chosen),
         "cost": sum(r.cost for r in chosen),
         "avg_duration_ms": sum(r.duration_ms for r in chosen) / calls if calls else 0.0,
-        "unpriced_calls": sum(not r.priced for r in chosen),
+        "unpriced_calls": sum(not r.priced and not r.usage_missing for r in chosen),
         "by_model": {k: dict(v) for k, v in by["model"].items()},
         "by_function": {k: dict(v) for k, v in by["function"].items()},
         "records": chosen,

@@ -237,3 +237,12 @@ def test_windows_are_what_the_test_thinks(dataset: Dataset) -> None:
     assert month_window(2025, 12) == Window(
         day_window(date(2025, 12, 1)).start, day_window(date(2026, 1, 1)).start
     )
+
+
+def test_unpriced_calls_agree_with_unpriced_models(dataset: Dataset) -> None:
+    """A call that returned no usage has nothing to price: neither list nor count holds it."""
+    for key in ("7d", "30d"):
+        body = dataset.client.get("/api/ai_usage/dashboard", params={"range": key}).json()
+        listed = sum(row["calls"] for row in body["unpriced_models"])
+        assert any(r.usage_missing and not r.priced for r in dataset.records)
+        assert body["selected"]["unpriced_calls"] == listed > 0, key

@@ -1,4 +1,4 @@
-"""``StickyTopN``: per-user / per-anchor labels capped at the top N, every exposed counter monotonic."""
+"""``StickyTopN``: record-valued labels capped at a sticky top N, every exposed counter monotonic."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from ai_usage_monitor.exporter.prometheus import OTHER, StickyTopN
+from ai_usage_monitor.exporter.prometheus import OTHER, Promotions, StickyTopN
 
 Rows = dict[tuple[str, ...], tuple[float, ...]]
 
@@ -91,3 +91,25 @@ def test_two_dimensions_fold_independently() -> None:
     third = folder.fold(rows, [1, 2])
     assert third[("m", "u2", "a2")] == [1.0, 3.0]
     assert sum(v[1] for v in third.values()) == 5.0 + 1.0 + 23.0
+
+
+def test_a_family_following_shared_promotions_stays_monotonic() -> None:
+    """The histograms label the models the counters rank: a model promoted there moves here too, and
+    what it had counted here stays in ``other``."""
+    shared = Promotions(1)
+    counters = StickyTopN(["model"], 1, rank_index=1, promotions=shared)
+    histogram = StickyTopN(["model"], 1, rank_index=0, promotions=shared, ranks=())
+    costs = {"a": 5.0, "b": 1.0}
+    counts: Rows = {("a",): (2.0, 2.0), ("b",): (3.0, 3.0)}
+    counters.fold({(m,): (1.0, c) for m, c in costs.items()}, [0])
+    first = histogram.fold(counts, [0])
+    assert first == {("a",): [2.0, 2.0], (OTHER,): [3.0, 3.0]}  # b is not ranked by the histogram itself
+    costs["b"] = 9.0  # b now leads the counters' ranking: promoted for every family sharing it
+    counters.fold({(m,): (1.0, c) for m, c in costs.items()}, [0])
+    counts[("b",)] = (4.0, 4.0)
+    second = histogram.fold(counts, [0])
+    # promoted at this fold: its count so far stays in "other", its own series starts at zero
+    assert second == {("a",): [2.0, 2.0], (OTHER,): [4.0, 4.0], ("b",): [0.0, 0.0]}
+    counts[("b",)] = (6.0, 6.0)
+    assert histogram.fold(counts, [0]) == {("a",): [2.0, 2.0], (OTHER,): [4.0, 4.0], ("b",): [2.0, 2.0]}
+    assert shared.of("model") == {"a", "b"}

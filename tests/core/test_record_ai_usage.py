@@ -93,7 +93,12 @@ def test_decorator_reads_usage_when_nothing_instrumented(records_dir: Path) -> N
         40,
     )
     assert first["source"] == "decorator" and first["provider"] == "dashscope"
-    assert (second["model"], second["input_tokens"]) == ("gpt-4o-mini", 100)
+    # grouped under the model the code names; the one the response names is kept as a detail
+    assert (second["model"], second["response_model"], second["input_tokens"]) == (
+        "qwen-turbo",
+        "gpt-4o-mini",
+        100,
+    )
     assert (third["function"], third["output_tokens"]) == ("流式", 9)
 
 

@@ -56,8 +56,9 @@ async def test_chat_create_openai_model_snapshot_priced(
     assert completion.model == "gpt-4o-mini-2024-07-18"
     assert_call(
         record,
-        model="gpt-4o-mini-2024-07-18",
-        request_model="gpt-4o-mini",
+        model="gpt-4o-mini",
+        response_model="gpt-4o-mini-2024-07-18",
+        request_model=None,
         provider="openai",
         operation="chat",
         stream=False,
@@ -112,7 +113,12 @@ async def test_chat_parse_records_once(instrumented: Instrumented, clients: Clie
             client.chat.completions.parse(model="gpt-4o-mini", messages=chat_messages(directive(**USAGE)))
         )
     assert parsed.choices[0].message.content
-    assert_call(only_record(instrumented), model="gpt-4o-mini-2024-07-18", **RECORDED_USAGE)
+    assert_call(
+        only_record(instrumented),
+        model="gpt-4o-mini",
+        response_model="gpt-4o-mini-2024-07-18",
+        **RECORDED_USAGE,
+    )
     assert len(fake.requests) == 1
 
 
@@ -154,7 +160,8 @@ async def test_responses_non_stream(
     record = only_record(instrumented)
     assert_call(
         record,
-        model="gpt-4o-mini-2024-07-18",
+        model="gpt-4o-mini",
+        response_model="gpt-4o-mini-2024-07-18",
         operation="chat",
         stream=False,
         **RECORDED_USAGE,

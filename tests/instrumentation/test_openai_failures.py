@@ -86,7 +86,8 @@ async def test_chat_stream_error_midway_records_one_failure(
     assert record["success"] is False and record["stream"] is True
     assert record["error_type"] == type(caught.value).__name__
     assert record["error_msg"] == str(caught.value)
-    assert record["model"] == "gpt-4o-mini-2024-07-18"  # the chunks that did arrive named it
+    assert record["model"] == "gpt-4o-mini"  # as asked, like every other call of it
+    assert record["response_model"] == "gpt-4o-mini-2024-07-18"  # the chunks that did arrive named it
     assert len(fake.requests) == 1
 
 

@@ -203,7 +203,8 @@ async def test_with_raw_response_non_stream_is_recorded_with_its_usage(
     assert completion.usage.prompt_tokens == 300
     (record,) = instrumented.records()
     assert (record["input_tokens"], record["output_tokens"], record["cached_tokens"]) == (300, 60, 30)
-    assert record["model"] == "gpt-4o-mini-2024-07-18" and record["request_id"] == completion.id
+    assert (record["model"], record["response_model"]) == ("gpt-4o-mini", "gpt-4o-mini-2024-07-18")
+    assert record["request_id"] == completion.id
     assert record["success"] is True and len(fake.requests) == 1
 
 

@@ -60,11 +60,8 @@ async def test_stream_usage_is_asked_for_and_its_chunk_hidden(
     assert fake.requests[0].json["stream_options"] == {"include_usage": True}
     record = only_record(instrumented)
     assert_usage(record, USAGE)
-    assert (record["model"], record["user_id"], record["function"]) == (
-        "gpt-4o-mini-2024-07-18",
-        "u1",
-        "话术生成",
-    )
+    assert (record["model"], record["user_id"], record["function"]) == ("gpt-4o-mini", "u1", "话术生成")
+    assert record["response_model"] == "gpt-4o-mini-2024-07-18"
     assert record["cost"] == pytest.approx(
         pricer_cost(instrumented.settings, "openai", "gpt-4o-mini", 900, 120, cached_tokens=100), rel=1e-9
     )
@@ -113,7 +110,8 @@ async def test_stream_usage_setting_off_leaves_the_request_alone(
     assert chunks and all(chunk.choices for chunk in chunks)
     record = only_record(instrumented)
     assert_unknown_usage(record)
-    assert record["success"] is True and record["model"] == "gpt-4o-mini-2024-07-18"
+    assert record["success"] is True and record["model"] == "gpt-4o-mini"
+    assert record["response_model"] == "gpt-4o-mini-2024-07-18"
 
 
 @pytest.mark.parametrize("how", ["close", "del_gc", "break_out_of_scope"])
@@ -214,7 +212,8 @@ async def test_responses_stream(instrumented: Instrumented, clients: Clients, fa
     assert events[-1].type == "response.completed"
     record = only_record(instrumented)
     assert_usage(record, USAGE)
-    assert (record["model"], record["session_id"]) == ("gpt-4o-mini-2024-07-18", "s-9")
+    assert (record["model"], record["session_id"]) == ("gpt-4o-mini", "s-9")
+    assert record["response_model"] == "gpt-4o-mini-2024-07-18"
     assert record["request_id"] == events[-1].response.id
     assert "stream_options" not in fake.requests[0].json
     assert len(fake.requests) == 1

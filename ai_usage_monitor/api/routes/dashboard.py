@@ -34,7 +34,7 @@ from ai_usage_monitor.store.queries import (
     unpriced_models,
 )
 
-__all__ = ["ERROR_ROWS", "TOP_ROWS", "TREND_DAYS", "config_router", "router", "selected_range"]
+__all__ = ["ERROR_ROWS", "LIST_ROWS", "TOP_ROWS", "TREND_DAYS", "config_router", "router", "selected_range"]
 
 router = APIRouter(tags=["dashboard"])
 #: Open even when a token is required, so the page can tell it must ask for one.
@@ -43,6 +43,9 @@ config_router = APIRouter(tags=["dashboard"])
 TOP_ROWS = 10
 ERROR_ROWS = 20
 TREND_DAYS = 30
+#: Rows at most of each per-model / per-function list and breakdown (beyond them: ``other`` or left out),
+#: so the answer stays small however many distinct names the records hold.
+LIST_ROWS = 50
 
 
 def selected_range(key: str, tz: tzinfo, now: datetime) -> TimeRange:
@@ -67,18 +70,27 @@ def dashboard(store: StoreDep, range_key: DashboardRangeKey = "today") -> Dashbo
         currency=store.settings.currency,
         timezone=store.settings.timezone,
         range=DashboardRange(key=range_key, start=selected.start, end=selected.end),
-        current_hour=Totals.of(summarize(store, hour_range(tz, 0, now))),
-        today=Totals.of(summarize(store, day_range(tz, 0, now)[0])),
-        month=Totals.of(summarize(store, month_range(tz, now.year, now.month))),
-        selected=SelectedTotals.of(summarize(store, selected)),
+        current_hour=Totals.of(summarize(store, hour_range(tz, 0, now), breakdowns=False)),
+        today=Totals.of(summarize(store, day_range(tz, 0, now)[0], breakdowns=False)),
+        month=Totals.of(summarize(store, month_range(tz, now.year, now.month), breakdowns=False)),
+        selected=SelectedTotals.of(
+            summarize(store, selected, breakdowns=False),
+            ranking(store, "model", selected, LIST_ROWS + 1, with_unknown=True),
+            ranking(store, "function", selected, LIST_ROWS + 1, with_unknown=True),
+            LIST_ROWS,
+        ),
         cost_trend=[TrendPoint.model_validate(row) for row in cost_trend(store, trend_days)],
         top_users=[UserRank.model_validate(row) for row in ranking(store, "user_id", selected, TOP_ROWS)],
         top_anchors=[
             AnchorRank.model_validate(row) for row in ranking(store, "anchor_id", selected, TOP_ROWS)
         ],
-        latency_by_model=[LatencyRow.model_validate(row) for row in latency_by_model(store, selected)],
+        latency_by_model=[
+            LatencyRow.model_validate(row) for row in latency_by_model(store, selected)[:LIST_ROWS]
+        ],
         recent_errors=[ErrorRow.model_validate(row) for row in recent_errors(store, ERROR_ROWS, selected)],
-        unpriced_models=[UnpricedModel.model_validate(row) for row in unpriced_models(store, selected)],
+        unpriced_models=[
+            UnpricedModel.model_validate(row) for row in unpriced_models(store, selected)[:LIST_ROWS]
+        ],
         records_dropped=RecordsDropped.model_validate(
             summarize_drops(read_ledgers(store.settings.records_dir))
         ),
