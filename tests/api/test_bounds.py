@@ -19,7 +19,7 @@ from ai_usage_monitor.bounds import MESSAGE_MAX_CHARS, NAME_MAX_CHARS
 from ai_usage_monitor.exporter.prometheus import OTHER
 from ai_usage_monitor.records import UsageRecord
 from tests.api.conftest import make_record, settings_for
-from tests.api.helpers import SHANGHAI, settle_clock
+from tests.api.helpers import SHANGHAI, local_client, settle_clock
 from tests.api.test_api_metrics import samples
 from tests.support.records import write_records
 
@@ -90,7 +90,7 @@ def flooded(tmp_path: Path) -> Iterator[tuple[TestClient, Path, list[UsageRecord
     )
     records = flood(now.timestamp() - 50, "", 0.001)
     write_records(settings.records_dir, records, SHANGHAI)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         wait_indexed(client, len(records))
         yield client, settings.records_dir, records
 

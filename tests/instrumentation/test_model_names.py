@@ -18,7 +18,7 @@ from ai_usage_monitor.api.app import API_PREFIX
 from ai_usage_monitor.pricing import clear_registered_prices, register_price
 from ai_usage_monitor.records import UsageRecord
 from tests.api.conftest import settings_for
-from tests.api.helpers import SHANGHAI
+from tests.api.helpers import SHANGHAI, local_client
 from tests.api.test_api_metrics import by_labels, samples
 from tests.conftest import Instrumented
 from tests.instrumentation.openai_support import Clients, chat, directive, only_record
@@ -42,7 +42,7 @@ def models_seen(client: TestClient) -> dict[str, Any]:
 def served(instrumented: Instrumented, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The app (lifespan included) over the records the test's instrumented calls write."""
     settings = settings_for(tmp_path_factory.mktemp("served"), records_dir=instrumented.records_dir)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         yield client
 
 
@@ -104,7 +104,7 @@ def test_old_records_group_under_their_request_model(tmp_path: Path) -> None:
         UsageRecord(now - 1, provider="dashscope", model="qwen-plus", input_tokens=5),
     ]
     write_records(settings.records_dir, old, SHANGHAI)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         seen = wait_indexed(client, len(old))
     for where in ("dashboard", "daily"):
         assert set(seen[where]) == {REQUESTED, "qwen-plus"}, where
