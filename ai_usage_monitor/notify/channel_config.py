@@ -6,6 +6,7 @@ A bad channel fails with one line naming the channel and the field, never echoin
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -48,7 +49,7 @@ class _UrlChannel(_Channel):
 
 class _SignedChannel(_UrlChannel):
     #: The robot's signing secret; unset when the robot does not sign.
-    secret: str | None = None
+    secret: str | None = Field(default=None, repr=False)
 
     @field_validator("secret")
     @classmethod
@@ -93,7 +94,7 @@ class WebhookConfig(_UrlChannel):
     """Any HTTP endpoint taking the message as JSON; ``headers`` are added (e.g. an Authorization)."""
 
     type: Literal["webhook"]
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
 
 
 class EmailConfig(_Channel):
@@ -103,7 +104,7 @@ class EmailConfig(_Channel):
     smtp_host: str = Field(min_length=1)
     smtp_port: int = Field(default=587, ge=1, le=65535)
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(default=None, repr=False)
     sender: str = Field(alias="from", min_length=3)
     to: list[str] = Field(min_length=1)
     starttls: bool = True
@@ -131,7 +132,10 @@ ChannelConfig = Annotated[
 ]
 CHANNEL_TYPES = ("dingtalk", "feishu", "wecom", "slack", "webhook", "email", "log")
 
-_ADAPTER: TypeAdapter[ChannelConfig] = TypeAdapter(ChannelConfig)
+
+@cache
+def _adapter() -> TypeAdapter[ChannelConfig]:
+    return TypeAdapter(ChannelConfig)
 
 
 def _problem(name: str, error: Any) -> str:
@@ -159,7 +163,7 @@ def validate_channels(value: Any) -> dict[str, Any]:
             channels[name] = table
             continue
         try:
-            channels[name] = _ADAPTER.validate_python(table)
+            channels[name] = _adapter().validate_python(table)
         except ValidationError as exc:
             problems += [(name, _problem(name, error)) for error in exc.errors()]
     if problems:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Language", "Message", "Severity"]
+__all__ = ["Language", "Message", "Severity", "clip_utf8"]
 
 Language = Literal["zh", "en"]
 Severity = Literal["info", "warning", "critical", "resolved"]
@@ -22,6 +22,14 @@ _LABELS: dict[str, dict[str, str]] = {
     "forecast": {"zh": "周期末预测", "en": "Forecast end of period"},
 }
 _DASHBOARD = {"zh": "查看看板", "en": "Open the dashboard"}
+
+
+def clip_utf8(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` of UTF-8 (robots refuse longer messages), marked with "…"."""
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return text
+    return data[: max_bytes - 3].decode("utf-8", "ignore") + "…"
 
 
 def _amount(value: float, currency: str) -> str:

@@ -89,7 +89,8 @@ class Outbox:
         self._idle.clear()
         self._queue.append((message, list(channels)))
         self._wake.set()
-        if self._thread is None:
+        thread = self._thread
+        if thread is None or not thread.is_alive():
             self.start()
 
     def start(self) -> None:
@@ -202,6 +203,16 @@ def get_outbox(settings: Settings) -> Outbox:
                 atexit.register(shutdown_outboxes)
             _outboxes[path] = outbox
         return outbox
+
+
+def _forget_after_fork() -> None:
+    """A forked child has no worker thread and must not share the parent's SQLite connection."""
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    _outboxes.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def shutdown_outboxes() -> None:

@@ -94,3 +94,4 @@ def test_without_alert_channels_nothing_is_forwarded(tmp_path: Path) -> None:
         listed = client.get("/api/ai_usage/notifications").json()
         assert client.get("/api/ai_usage/notifications", params={"limit": 0}).status_code == 422
     assert listed == {"count": 0, "notifications": []}
+    assert not (tmp_path / "records" / ".notify").exists(), "listing must not create the delivery log"

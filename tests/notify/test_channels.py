@@ -181,3 +181,12 @@ def test_english_message_labels() -> None:
     english = Message(key="k", title="Budget at 80%", language="en", spent=1.5, limit=2.0, currency="USD")
     assert english.facts() == [("Spent", "$1.50"), ("Limit", "$2.00")]
     assert MESSAGE.facts()[0] == ("预算", "daily-total")
+
+
+def test_wecom_content_is_cut_to_the_robots_4096_bytes() -> None:
+    long = Message(key="long", title="告警", body="实时分析超限。" * 600)
+    with robot_receiver("wecom") as robot:
+        _channel("wecom", robot.url).send(long, timeout=5)
+    [accepted] = robot.accepted
+    content = accepted["body"]["markdown"]["content"]
+    assert len(content.encode("utf-8")) <= 4096 and content.endswith("…")

@@ -12,7 +12,7 @@ from ai_usage_monitor.api.deps import STORE_STATE_KEY, SettingsDep
 from ai_usage_monitor.api.schemas import NotificationAttempt, NotificationList
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.internal import handle_internal_error
-from ai_usage_monitor.notify import get_outbox, notify
+from ai_usage_monitor.notify import delivery_log_path, get_outbox, notify
 from ai_usage_monitor.notify.alertmanager import alert_group_message
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ async def list_notifications(
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=1000, description="at most this many attempts")] = 100,
 ) -> NotificationList:
+    if not delivery_log_path(settings.records_dir).exists():  # nothing was ever sent: create nothing
+        return NotificationList(count=0, notifications=[])
     rows = await run_in_threadpool(get_outbox(settings).log.attempts, limit)
     items = [NotificationAttempt.model_validate(asdict(row)) for row in rows]
     return NotificationList(count=len(items), notifications=items)

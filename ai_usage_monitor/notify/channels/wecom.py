@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from ai_usage_monitor.notify.channel_config import WeComConfig
 from ai_usage_monitor.notify.channels.http import post_json, require_zero_code
-from ai_usage_monitor.notify.message import Message
+from ai_usage_monitor.notify.message import Message, clip_utf8
 
 __all__ = ["WeComChannel"]
+
+#: The robot refuses markdown content longer than this (errcode 40058).
+_MAX_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +20,7 @@ class WeComChannel:
     config: WeComConfig
 
     def payload(self, message: Message) -> dict[str, object]:
-        return {"msgtype": "markdown", "markdown": {"content": message.markdown()}}
+        return {"msgtype": "markdown", "markdown": {"content": clip_utf8(message.markdown(), _MAX_BYTES)}}
 
     def send(self, message: Message, timeout: float) -> None:
         _, body = post_json(self.config.url, self.payload(message), timeout)
