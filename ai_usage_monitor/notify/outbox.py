@@ -212,7 +212,8 @@ def _forget_after_fork() -> None:
     _outboxes.clear()
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def shutdown_outboxes() -> None:

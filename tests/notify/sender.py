@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.notify import Message, get_outbox, notify
 
 
-def main(spec: dict) -> None:  # type: ignore[type-arg]
+def main(spec: dict[str, Any]) -> None:
     settings = Settings(
         records_dir=spec["records_dir"],
         channels=spec["channels"],

@@ -15,6 +15,7 @@ from ai_usage_monitor.notify import DeliveryError, Message, build_channel
 from ai_usage_monitor.notify.channel_config import validate_channels
 from ai_usage_monitor.notify.channels.dingtalk import DingTalkChannel
 from ai_usage_monitor.notify.channels.feishu import FeishuChannel
+from ai_usage_monitor.notify.channels.http import post_json, require_zero_code
 from tests.support.processes import free_port
 from tests.support.robots import RobotKind, robot_receiver
 
@@ -78,8 +79,6 @@ def test_dingtalk_timestamp_more_than_an_hour_off_is_refused() -> None:
         assert isinstance(channel, DingTalkChannel)
         stale = channel.signed_url(now=1_700_000_000.0)
         fresh_body = channel.payload(MESSAGE)
-        from ai_usage_monitor.notify.channels.http import post_json, require_zero_code
-
         _, body = post_json(stale, fresh_body, timeout=5)
         with pytest.raises(DeliveryError, match="310000"):
             require_zero_code(body, ("errcode",), ("errmsg",))
@@ -90,8 +89,6 @@ def test_feishu_timestamp_more_than_an_hour_off_is_refused() -> None:
     with robot_receiver("feishu", "feishu-secret") as robot:
         channel = _channel("feishu", robot.url, secret="feishu-secret")
         assert isinstance(channel, FeishuChannel)
-        from ai_usage_monitor.notify.channels.http import post_json, require_zero_code
-
         _, body = post_json(robot.url, channel.payload(MESSAGE, now=1_700_000_000.0), timeout=5)
         with pytest.raises(DeliveryError, match="19021"):
             require_zero_code(body, ("code", "StatusCode"), ("msg", "StatusMessage"))
@@ -102,8 +99,6 @@ def test_http_error_and_refused_connection_are_failed_deliveries() -> None:
     with robot_receiver("slack") as robot:
         url = robot.url
         with pytest.raises(DeliveryError, match="HTTP 400: no_text"):
-            from ai_usage_monitor.notify.channels.http import post_json
-
             post_json(url, {"unfurl_links": False}, timeout=5)
     with pytest.raises(DeliveryError, match="ConnectionRefusedError"):
         _channel("slack", url).send(MESSAGE, timeout=2)
@@ -117,7 +112,7 @@ class _Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.envelopes.append(envelope)
         parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        self.messages.append(parsed)  # type: ignore[arg-type]
+        self.messages.append(parsed)
         return "250 Message accepted for delivery"
 
 

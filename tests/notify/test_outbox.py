@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ai_usage_monitor.notify import DeliveryLog, Message, RetryPolicy, delivery_log_path
 from tests.notify.conftest import FAST, MakeOutbox, wait_until
 from tests.support.processes import free_port
@@ -41,6 +43,15 @@ def test_delivers_once_per_key_and_logs_every_attempt(make_outbox: MakeOutbox) -
     rows = outbox.log.attempts(10)
     assert [(r.status, r.attempt, r.channel) for r in rows] == [("delivered", 1, "ops"), ("queued", 0, "ops")]
     assert rows[0].key == _message().key and rows[0].error is None and rows[0].pid == os.getpid()
+
+
+def test_an_unknown_channel_is_refused_and_nothing_is_queued(make_outbox: MakeOutbox) -> None:
+    outbox = make_outbox({"ops": {"type": "log"}})
+    with pytest.raises(KeyError, match="'pager'"):
+        outbox.notify(_message(), ["ops", "pager"])
+    outbox.start()
+    assert outbox.flush(10)
+    assert outbox.log.attempts(10) == []
 
 
 def test_a_receiver_that_is_down_gets_retries_with_backoff_then_delivery(make_outbox: MakeOutbox) -> None:
