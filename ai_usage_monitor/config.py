@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from ai_usage_monitor.config_errors import CONFIG_ENV, SettingsError, config_file_error, settings_error
+from ai_usage_monitor.notify.channel_config import ChannelConfig, validate_channels
 
 __all__ = [
     "DEFAULT_USD_CNY_RATE",
@@ -105,6 +106,22 @@ class Settings(BaseSettings):
     #: Comma-separated in ``AI_USAGE_ALLOWED_HOSTS``; ``.example.com`` allows every subdomain.
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # notifications (docs/operations.md, "Notifications")
+    #: Named channels: ``[channels.<name>]`` tables with ``type`` dingtalk | feishu | wecom | slack |
+    #: webhook | email | log and that type's fields.
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    #: The channels Alertmanager alerts received at ``/api/ai_usage/alerts/webhook`` are forwarded to.
+    alert_channels: list[str] = Field(default_factory=list)
+    #: The language of the monitor's messages.
+    notify_language: Literal["zh", "en"] = "zh"
+    #: Seconds one delivery attempt may take.
+    notify_timeout: float = Field(default=10.0, gt=0, le=120)
+    #: Attempts per message and channel before it is given up (the n-th retry waits delay × 2^(n-1)).
+    notify_max_attempts: int = Field(default=6, ge=1, le=50)
+    notify_retry_delay: float = Field(default=2.0, gt=0, le=3600)
+    #: At process exit, seconds to wait for due messages; the rest is sent by the next process.
+    notify_exit_wait: float = Field(default=2.0, ge=0, le=60)
+
     def __init__(self, **values: Any) -> None:
         """As ``BaseSettings``, but a bad value raises one ``SettingsError`` line naming where it was set."""
         try:
@@ -176,3 +193,21 @@ class Settings(BaseSettings):
     @property
     def reports_path(self) -> Path:
         return self.reports_dir if self.reports_dir is not None else self.records_dir / "reports"
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _valid_channels(cls, value: Any) -> dict[str, Any]:
+        return validate_channels(value)
+
+    @field_validator("alert_channels")
+    @classmethod
+    def _known_alert_channels(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        configured = info.data.get("channels")
+        if configured is None:  # the channels themselves are invalid; that error is reported
+            return value
+        unknown = [name for name in value if name not in configured]
+        if unknown:
+            raise ValueError(
+                f"no channel named {', '.join(map(repr, unknown))}; configured: {sorted(configured)}"
+            )
+        return value

@@ -32,6 +32,8 @@ __all__ = [
     "LatencyRow",
     "ModelRank",
     "MonthlySummary",
+    "NotificationAttempt",
+    "NotificationList",
     "PeriodSummary",
     "RankRow",
     "RecentErrors",
@@ -386,3 +388,22 @@ class Health(_Open):
     last_refresh: float | None
     last_record_timestamp: float | None = None
     records_dropped: RecordsDropped | None = None
+
+
+class NotificationAttempt(BaseModel):
+    """One entry of the notification delivery history."""
+
+    id: int
+    at: float = Field(description="Unix seconds of the attempt (or of queuing, for status 'queued')")
+    channel: str
+    key: str = Field(description="The message's de-duplication key")
+    title: str
+    status: Literal["queued", "delivered", "retry", "failed"]
+    attempt: int = Field(description="1 for the first delivery attempt; 0 when the message was queued")
+    error: str | None
+    pid: int = Field(description="The process that made the attempt")
+
+
+class NotificationList(BaseModel):
+    count: int
+    notifications: list[NotificationAttempt]

@@ -16,6 +16,8 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from ai_usage_monitor.api.routes.notifications import forward_alerts
+
 __all__ = [
     "DEFAULT_MAX_ALERTS",
     "DEFAULT_MAX_ALERT_CHARS",
@@ -223,6 +225,7 @@ router = APIRouter(tags=["alerts"])
 @router.post("/alerts/webhook", response_model=WebhookAck, summary="Receive an Alertmanager notification")
 async def receive_alerts(payload: WebhookPayload, request: Request) -> WebhookAck:
     stored = get_alert_log(request.app).add(payload)
+    forward_alerts(request, payload)
     return WebhookAck(received=len(payload.alerts), stored=stored)
 
 
