@@ -49,6 +49,8 @@ DB_FILE_NAME = "usage.duckdb"
 #: Bytes of record lines read by one statement (several files read in parallel), and per piece.
 BATCH_BYTES = 512 << 20
 PIECE_BYTES = 32 << 20
+#: Pieces one statement reads through pipes at most (two descriptors and a thread each).
+MAX_PIPES = 32
 #: A file untouched this many seconds, read whole, is read in place rather than copied first.
 DIRECT_MIN_AGE = 2.0
 _HEAD_BYTES = 64
@@ -59,7 +61,8 @@ _SET_PIPE_SIZE: int | None = getattr(fcntl, "F_SETPIPE_SZ", None)
 #: bytes of a file scanned at a time for records glued behind a torn line
 _SALVAGE_BLOCK = 4 << 20
 #: where a record line starts: ``UsageRecord``'s first key (inside a string orjson escapes the quotes)
-_RECORD_START = re.compile(rb'\{\s*"timestamp"\s*:')
+_RECORD_START = b'{"timestamp":'
+_NEWLINE = ord("\n")
 
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
@@ -209,11 +212,11 @@ def _glued_records(fd: int, start: int, end: int) -> list[bytes]:
         block = os.pread(fd, cut - pos, pos)
         pos = cut
         candidates: dict[int, list[int]] = {}
-        for match in _RECORD_START.finditer(block):
-            at = match.start()
-            line_start = block.rfind(b"\n", 0, at) + 1
-            if at > line_start:
-                candidates.setdefault(line_start, []).append(at)
+        at = block.find(_RECORD_START)
+        while at >= 0:
+            if at > 0 and block[at - 1] != _NEWLINE:
+                candidates.setdefault(block.rfind(b"\n", 0, at) + 1, []).append(at)
+            at = block.find(_RECORD_START, at + 1)
         for line_start, starts in candidates.items():
             line_end = block.find(b"\n", line_start)
             line = block[line_start : line_end if line_end >= 0 else len(block)]
@@ -502,14 +505,15 @@ class UsageStore:
         if progress is not None:
             progress(0, total)
         batches: list[list[_Piece]] = []
-        batch_bytes = 0
+        batch_bytes = batch_pipes = 0
         for piece in pieces:
             size = piece.end - piece.start
-            if not batches or batch_bytes + size > BATCH_BYTES:
+            if not batches or batch_bytes + size > BATCH_BYTES or batch_pipes >= MAX_PIPES:
                 batches.append([])
-                batch_bytes = 0
+                batch_bytes = batch_pipes = 0
             batches[-1].append(piece)
             batch_bytes += size
+            batch_pipes += piece.path is None
         added = done = 0
         for batch in batches:
             try:
@@ -613,8 +617,20 @@ class UsageStore:
     def _drop_duplicates(cur: duckdb.DuckDBPyConnection, batch_no: int) -> dict[int, int]:
         """Delete the rows of batch ``batch_no`` whose record (``record_id`` and timestamp) was indexed
         before or earlier in the batch; returns how many per file id."""
-        lo, hi = cur.execute("SELECT min(ts), max(ts) FROM records WHERE batch = ?", [batch_no]).fetchall()[0]
-        if lo is None:
+        lo, hi, keyed = cur.execute(
+            "SELECT min(ts), max(ts), count(record_key) FROM records WHERE batch = ?", [batch_no]
+        ).fetchall()[0]
+        if not keyed:
+            return {}
+        # The usual answer, no duplicate, in one cheap statement: each row of the batch pairs only with
+        # itself among the rows of its time range (literal bounds: the scan skips other row groups).
+        window = f"ts BETWEEN {lo!r} AND {hi!r}"
+        (matches,) = cur.execute(
+            f"SELECT count(*) FROM records o "
+            f"JOIN (SELECT record_key FROM records WHERE batch = {batch_no:d}) USING (record_key) "
+            f"WHERE o.batch <= {batch_no:d} AND o.{window}"
+        ).fetchall()[0]
+        if matches == keyed:
             return {}
         fresh = f"""fresh AS (
                 SELECT rowid AS r, file_id, ts, record_key FROM records
@@ -622,23 +638,13 @@ class UsageStore:
             ), seen AS (
                 SELECT fresh.r FROM fresh
                 JOIN records o ON o.record_key = fresh.record_key AND o.ts = fresh.ts
-                WHERE o.batch < {batch_no:d} AND o.ts BETWEEN $lo AND $hi
+                WHERE o.batch < {batch_no:d} AND o.{window}
             )"""
-        # the usual answer, no duplicate, costs one grouping of the batch and a join over its time range
-        (found,) = cur.execute(
-            f"""WITH {fresh}
-            SELECT EXISTS (SELECT 1 FROM fresh GROUP BY record_key, ts HAVING count(*) > 1)
-                OR EXISTS (SELECT 1 FROM seen)""",
-            {"lo": lo, "hi": hi},
-        ).fetchall()[0]
-        if not found:
-            return {}
         cur.execute(
             f"""CREATE OR REPLACE TEMP TABLE ingest_duplicates AS
             WITH {fresh}, kept AS (SELECT min(r) AS r FROM fresh GROUP BY record_key, ts)
             SELECT r, file_id FROM fresh
-            WHERE r NOT IN (SELECT r FROM kept) OR r IN (SELECT r FROM seen)""",
-            {"lo": lo, "hi": hi},
+            WHERE r NOT IN (SELECT r FROM kept) OR r IN (SELECT r FROM seen)"""
         )
         try:
             per_file = dict(
