@@ -373,6 +373,9 @@ class UsageStore:
                     self._logged_errors.add(self._last_error)
                     log.exception("record index refresh failed")
                 raise
+            if self._last_error is not None:  # e.g. space returned after a full disk
+                log.warning("record index refresh works again after: %s", self._last_error)
+                self._logged_errors.clear()  # a later failure is logged again
             self._last_error = None
         # Outside the ingest lock: queries may fold the same aggregates meanwhile (one lock each).
         self._aggregates.catch_up()

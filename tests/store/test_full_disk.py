@@ -81,7 +81,7 @@ def test_ingest_needs_no_room_for_pending_records_and_resumes_after_a_full_disk(
 
         more = append_records(path, 300, "while-full")
         fill(small_disk, leave=0, name="filler-2")  # the disk is full now
-        caplog.set_level(logging.ERROR, logger="ai_usage_monitor.store.index")
+        caplog.set_level(logging.WARNING, logger="ai_usage_monitor.store.index")
         for _ in range(3):
             with pytest.raises(Exception, match="No space left on device"):
                 store.refresh()
@@ -98,5 +98,6 @@ def test_ingest_needs_no_room_for_pending_records_and_resumes_after_a_full_disk(
             assert time.monotonic() < deadline, "ingest did not resume after space returned"
             time.sleep(0.05)
         assert store.health()["status"] == "ok"
+        assert any(r.message.startswith("record index refresh works again") for r in caplog.records)
     finally:
         store.close()
