@@ -51,7 +51,7 @@ BATCH_BYTES = 512 << 20
 PIECE_BYTES = 32 << 20
 #: Pieces one statement reads through pipes at most (two descriptors and a thread each).
 MAX_PIPES = 32
-#: A file untouched this many seconds, read whole, is read in place rather than copied first.
+#: A file untouched this many seconds, read whole, is read in place rather than through a pipe.
 DIRECT_MIN_AGE = 2.0
 _HEAD_BYTES = 64
 _SCAN_BLOCK = 1 << 16
