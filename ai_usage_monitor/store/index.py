@@ -11,6 +11,7 @@ next refresh after space returns resumes. The JSONL stays the truth: ``rebuild()
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -19,7 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
@@ -122,22 +123,50 @@ def _newline_after(fd: int, pos: int, end: int) -> int:
     return end
 
 
-def _file_chunks(fd: int, start: int, end: int) -> Iterator[bytes]:
-    """Bytes ``[start, end)`` of ``fd`` in bounded blocks; ``_ChangedUnderUs`` if the file came short."""
-    pos = start
-    while pos < end:
-        data = os.pread(fd, min(_FEED_BLOCK, end - pos), pos)
-        if not data:
+@dataclass(slots=True)
+class _Range:
+    """Bytes ``[start, end)`` of the open file ``fd``."""
+
+    fd: int
+    start: int
+    end: int
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _send_range(source: _Range, write_fd: int) -> None:
+    """Move ``source`` into the pipe ``write_fd`` (in the kernel where it can); ``_ChangedUnderUs`` if the
+    file came short."""
+    pos = source.start
+    splice: Callable[..., int] | None = getattr(os, "splice", None)
+    while pos < source.end:
+        size = min(_FEED_BLOCK, source.end - pos)
+        if splice is not None:
+            try:
+                n = splice(source.fd, write_fd, size, offset_src=pos)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                splice = None
+                continue
+        else:
+            data = os.pread(source.fd, size, pos)
+            _write_all(write_fd, data)
+            n = len(data)
+        if n == 0:
             raise _ChangedUnderUs
-        yield data
-        pos += len(data)
+        pos += n
 
 
 class _Feed:
     """Bytes streamed to DuckDB through a pipe (read as ``/dev/fd/N``): nothing is copied to disk, so ingest
     needs no free space beyond what the index itself grows by."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, source: _Range | bytes) -> None:
         self._read_fd, write_fd = os.pipe()
         if _SET_PIPE_SIZE is not None:
             with contextlib.suppress(OSError):  # larger pipes mean fewer wake-ups; the default works too
@@ -145,16 +174,16 @@ class _Feed:
         self.path = f"/dev/fd/{self._read_fd}"
         self.error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._pump, args=(chunks, write_fd), name="ai-usage-feed", daemon=True
+            target=self._pump, args=(source, write_fd), name="ai-usage-feed", daemon=True
         )
         self._thread.start()
 
-    def _pump(self, chunks: Iterable[bytes], write_fd: int) -> None:
+    def _pump(self, source: _Range | bytes, write_fd: int) -> None:
         try:
-            for data in chunks:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(write_fd, view) :]
+            if isinstance(source, bytes):
+                _write_all(write_fd, source)
+            else:
+                _send_range(source, write_fd)
         except BrokenPipeError:  # the reader stopped (its statement failed): nothing left to do
             pass
         except BaseException as exc:
@@ -173,12 +202,12 @@ class _Feed:
 
 
 @contextlib.contextmanager
-def _feeds(sources: list[Iterable[bytes]]) -> Iterator[list[_Feed]]:
+def _feeds(sources: list[_Range] | list[bytes]) -> Iterator[list[_Feed]]:
     """One ``_Feed`` per source, all closed (and their errors raised) on the way out."""
     feeds: list[_Feed] = []
     try:
-        for chunks in sources:
-            feeds.append(_Feed(chunks))
+        for source in sources:
+            feeds.append(_Feed(source))
         yield feeds
     finally:
         errors = []
@@ -548,7 +577,7 @@ class UsageStore:
         cur.execute("BEGIN")
         try:
             batch_no = int(cur.execute("SELECT value FROM meta WHERE key = 'next_batch'").fetchall()[0][0])
-            with _feeds([_file_chunks(p.fd, p.start, p.end) for p in piped]) as feeds:
+            with _feeds([_Range(p.fd, p.start, p.end) for p in piped]) as feeds:
                 paths = [p.path for p in direct] + [f.path for f in feeds]
                 cur.execute(
                     "INSERT INTO records "
@@ -610,7 +639,7 @@ class UsageStore:
         if not found:
             return
         log.info("salvaged %d records glued behind torn lines", sum(map(len, found.values())))
-        with _feeds([[b"\n".join(lines) + b"\n"] for lines in found.values()]) as feeds:
+        with _feeds([b"\n".join(lines) + b"\n" for lines in found.values()]) as feeds:
             cur.execute(
                 "INSERT INTO records " + ingest_select(_read_source(False, [f.path for f in feeds])),
                 {"names": [f.path for f in feeds], "ids": list(found), "batch": batch_no},
