@@ -1,15 +1,18 @@
 """UsageStore: an incremental DuckDB index over the ``usage_*.jsonl`` record files (DESIGN §11).
 
 Each file is tailed by byte offset: only complete lines are read (a torn last line waits for its
-newline), corrupt lines are counted and skipped, and rows and offsets are committed in one transaction,
-so a restart resumes where it stopped and nothing is read twice. The JSONL stays the truth: ``rebuild()``
-re-reads it all.
+newline), corrupt lines are counted and skipped, a record glued behind a torn line is salvaged, a record
+seen again (same ``record_id`` and timestamp) is counted once, and rows and offsets are committed in one
+transaction, so a restart resumes where it stopped and nothing is read twice. Record files are read in
+place or streamed through pipes, never copied, so a full disk stops only the index's own writes, and the
+next refresh after space returns resumes. The JSONL stays the truth: ``rebuild()`` re-reads it all.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import re
@@ -18,7 +21,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
@@ -26,6 +28,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import duckdb
+import orjson
 
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.store.cache import Fold, FoldCache
@@ -47,11 +50,20 @@ DB_FILE_NAME = "usage.duckdb"
 #: Bytes of record lines read by one statement (several files read in parallel), and per piece.
 BATCH_BYTES = 512 << 20
 PIECE_BYTES = 32 << 20
-#: A file untouched this many seconds, read whole, is read in place rather than copied first.
+#: Pieces one statement reads through pipes at most (two descriptors and a thread each).
+MAX_PIPES = 32
+#: A file untouched this many seconds, read whole, is read in place rather than through a pipe.
 DIRECT_MIN_AGE = 2.0
 _HEAD_BYTES = 64
 _SCAN_BLOCK = 1 << 16
-_COPY_BLOCK = 8 << 20
+#: bytes a feed reads and writes at a time (and its pipe's size where the system allows)
+_FEED_BLOCK = 1 << 20
+_SET_PIPE_SIZE: int | None = getattr(fcntl, "F_SETPIPE_SZ", None)
+#: bytes of a file scanned at a time for records glued behind a torn line
+_SALVAGE_BLOCK = 4 << 20
+#: where a record line starts: ``UsageRecord``'s first key (inside a string orjson escapes the quotes)
+_RECORD_START = b'{"timestamp":'
+_NEWLINE = ord("\n")
 
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
@@ -111,27 +123,142 @@ def _newline_after(fd: int, pos: int, end: int) -> int:
     return end
 
 
-def _copy_range(src: int, dst: int, start: int, length: int) -> None:
-    """Copy ``length`` bytes of ``src`` from ``start`` into ``dst`` (in the kernel where it can)."""
-    pos, left = start, length
-    use_kernel = hasattr(os, "copy_file_range")
-    while left > 0:
-        if use_kernel:
+@dataclass(slots=True)
+class _Range:
+    """Bytes ``[start, end)`` of the open file ``fd``."""
+
+    fd: int
+    start: int
+    end: int
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _send_range(source: _Range, write_fd: int) -> None:
+    """Move ``source`` into the pipe ``write_fd`` (in the kernel where it can); ``_ChangedUnderUs`` if the
+    file came short."""
+    pos = source.start
+    splice: Callable[..., int] | None = getattr(os, "splice", None)
+    while pos < source.end:
+        size = min(_FEED_BLOCK, source.end - pos)
+        if splice is not None:
             try:
-                n = os.copy_file_range(src, dst, left, pos)
+                n = splice(source.fd, write_fd, size, offset_src=pos)
             except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
                     raise
-                use_kernel = False
+                splice = None
                 continue
         else:
-            data = os.pread(src, min(left, _COPY_BLOCK), pos)
+            data = os.pread(source.fd, size, pos)
+            _write_all(write_fd, data)
             n = len(data)
-            os.write(dst, data)
         if n == 0:
             raise _ChangedUnderUs
         pos += n
-        left -= n
+
+
+class _Feed:
+    """Bytes streamed to DuckDB through a pipe (read as ``/dev/fd/N``): nothing is copied to disk, so ingest
+    needs no free space beyond what the index itself grows by."""
+
+    def __init__(self, source: _Range | bytes) -> None:
+        self._read_fd, write_fd = os.pipe()
+        if _SET_PIPE_SIZE is not None:
+            with contextlib.suppress(OSError):  # larger pipes mean fewer wake-ups; the default works too
+                fcntl.fcntl(write_fd, _SET_PIPE_SIZE, _FEED_BLOCK)
+        self.path = f"/dev/fd/{self._read_fd}"
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._pump, args=(source, write_fd), name="ai-usage-feed", daemon=True
+        )
+        self._thread.start()
+
+    def _pump(self, source: _Range | bytes, write_fd: int) -> None:
+        try:
+            if isinstance(source, bytes):
+                _write_all(write_fd, source)
+            else:
+                _send_range(source, write_fd)
+        except BrokenPipeError:  # the reader stopped (its statement failed): nothing left to do
+            pass
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            os.close(write_fd)
+
+    def close(self) -> None:
+        """Stop feeding (a writer still blocked gets EPIPE) and wait for the pump; raise what it met."""
+        if self._read_fd >= 0:
+            os.close(self._read_fd)
+            self._read_fd = -1
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+@contextlib.contextmanager
+def _feeds(sources: list[_Range] | list[bytes]) -> Iterator[list[_Feed]]:
+    """One ``_Feed`` per source, all closed (and their errors raised) on the way out."""
+    feeds: list[_Feed] = []
+    try:
+        for source in sources:
+            feeds.append(_Feed(source))
+        yield feeds
+    finally:
+        errors = []
+        for feed in feeds:
+            try:
+                feed.close()
+            except BaseException as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def _read_source(direct: bool, piped: list[str]) -> str:
+    """The ``FROM`` of an ingest: the files in ``$direct`` read in parallel, then each pipe of ``piped``
+    (DuckDB reads only one pipe per ``read_json``)."""
+    options = f"columns = {READ_COLUMNS}, format = 'newline_delimited', ignore_errors = true, filename = true"
+    parts = [f"SELECT * FROM read_json($direct, {options})"] if direct else []
+    parts += [f"SELECT * FROM read_json('{path}', {options})" for path in piped]
+    return "(" + "\nUNION ALL ".join(parts) + ")"
+
+
+def _glued_records(fd: int, start: int, end: int) -> list[bytes]:
+    """Records glued behind a torn line in ``[start, end)`` of ``fd`` (``{"timestamp":`` past a line's
+    start): for each such line, the last such suffix that parses as a JSON object (an earlier one when the
+    last is a nested ``tags`` key). A line of a well-formed record never yields one: its nested objects are
+    followed by its own closing brace."""
+    found: list[bytes] = []
+    pos = start
+    while pos < end:
+        cut = _newline_after(fd, pos + _SALVAGE_BLOCK, end) if end - pos > _SALVAGE_BLOCK else end
+        block = os.pread(fd, cut - pos, pos)
+        pos = cut
+        candidates: dict[int, list[int]] = {}
+        at = block.find(_RECORD_START)
+        while at >= 0:
+            if at > 0 and block[at - 1] != _NEWLINE:
+                candidates.setdefault(block.rfind(b"\n", 0, at) + 1, []).append(at)
+            at = block.find(_RECORD_START, at + 1)
+        for line_start, starts in candidates.items():
+            line_end = block.find(b"\n", line_start)
+            line = block[line_start : line_end if line_end >= 0 else len(block)]
+            for at in reversed(starts):
+                suffix = line[at - line_start :]
+                try:
+                    parsed = orjson.loads(suffix)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(parsed, dict):
+                    found.append(suffix)
+                    break
+    return found
 
 
 class UsageStore:
@@ -275,6 +402,9 @@ class UsageStore:
                     self._logged_errors.add(self._last_error)
                     log.exception("record index refresh failed")
                 raise
+            if self._last_error is not None:  # e.g. space returned after a full disk
+                log.warning("record index refresh works again after: %s", self._last_error)
+                self._logged_errors.clear()  # a later failure is logged again
             self._last_error = None
         # Outside the ingest lock: queries may fold the same aggregates meanwhile (one lock each).
         self._aggregates.catch_up()
@@ -336,6 +466,8 @@ class UsageStore:
                     cut = _newline_after(fd, pos + PIECE_BYTES, end) if end - pos > PIECE_BYTES else end
                     pieces.append(_Piece(state.file_id, fd, pos, cut))
                     pos = cut
+            if resets and self._forget_if_deduplicated(cur):
+                return self._refresh_locked(progress)
             self._register_files(cur, new_files, resets)
             added = self._ingest(cur, pieces, {f.file_id: f for f in known.values()}, progress)
         finally:
@@ -354,6 +486,23 @@ class UsageStore:
             return os.pread(fd, len(state.head), 0) != state.head
         return False
 
+    def _forget_if_deduplicated(self, cur: duckdb.DuckDBPyConnection) -> bool:
+        """Before a file is read again: if any record was dropped as a duplicate, its kept copy may be in that
+        file, so forget every file (all are read again). Returns whether it did."""
+        if not cur.execute("SELECT coalesce(sum(duplicates), 0) FROM files").fetchall()[0][0]:
+            return False
+        log.info("a record file was replaced and duplicates were dropped before: reading every file again")
+        cur.execute("BEGIN")
+        try:
+            cur.execute("DELETE FROM records")
+            cur.execute("DELETE FROM files")
+            cur.execute("COMMIT")
+        except BaseException:
+            _rollback(cur)
+            raise
+        self._invalidate()
+        return True
+
     def _register_files(
         self, cur: duckdb.DuckDBPyConnection, new_files: list[_FileState], resets: list[_FileState]
     ) -> None:
@@ -361,14 +510,19 @@ class UsageStore:
         if not (resets or new_files):
             return
         cur.execute("BEGIN")
-        for f in resets:
-            cur.execute("DELETE FROM records WHERE file_id = ?", [f.file_id])
-            cur.execute("DELETE FROM files WHERE file_id = ?", [f.file_id])
-        for f in [*new_files, *resets]:
-            cur.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, 0, 0)", [f.file_id, f.name, f.inode, f.head, 0]
-            )
-        cur.execute("COMMIT")
+        try:
+            for f in resets:
+                cur.execute("DELETE FROM records WHERE file_id = ?", [f.file_id])
+                cur.execute("DELETE FROM files WHERE file_id = ?", [f.file_id])
+            for f in [*new_files, *resets]:
+                cur.execute(
+                    "INSERT INTO files VALUES (?, ?, ?, ?, ?, 0, 0, 0)",
+                    [f.file_id, f.name, f.inode, f.head, 0],
+                )
+            cur.execute("COMMIT")
+        except BaseException:
+            _rollback(cur)
+            raise
         if resets:
             self._invalidate()
 
@@ -383,121 +537,156 @@ class UsageStore:
         if progress is not None:
             progress(0, total)
         batches: list[list[_Piece]] = []
-        batch_bytes = 0
+        batch_bytes = batch_pipes = 0
         for piece in pieces:
             size = piece.end - piece.start
-            if not batches or batch_bytes + size > BATCH_BYTES:
+            if not batches or batch_bytes + size > BATCH_BYTES or batch_pipes >= MAX_PIPES:
                 batches.append([])
-                batch_bytes = 0
+                batch_bytes = batch_pipes = 0
             batches[-1].append(piece)
             batch_bytes += size
+            batch_pipes += piece.path is None
         added = done = 0
-        # The next batch's pieces are copied while DuckDB parses the current one.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-usage-copy") as pool:
-            staged = pool.submit(self._stage, batches[0]) if batches else None
-            for i, batch in enumerate(batches):
-                assert staged is not None
-                current = staged
-                staged = pool.submit(self._stage, batches[i + 1]) if i + 1 < len(batches) else None
+        for batch in batches:
+            try:
                 try:
-                    added += self._ingest_staged(cur, batch, current, by_id)
+                    added += self._ingest_batch(cur, batch, by_id, in_place=True)
                 except _ChangedUnderUs:
-                    log.info("a record file changed while being read; it is read again next time")
-                done += sum(p.end - p.start for p in batch)
-                if progress is not None:
-                    progress(done, total)
+                    # a file read in place was appended to meanwhile: read the batch again, through pipes
+                    added += self._ingest_batch(cur, batch, by_id, in_place=False)
+            except _ChangedUnderUs:
+                log.info("a record file changed while being read; it is read again next time")
+            done += sum(p.end - p.start for p in batch)
+            if progress is not None:
+                progress(done, total)
         return added
-
-    def _ingest_staged(
-        self,
-        cur: duckdb.DuckDBPyConnection,
-        batch: list[_Piece],
-        staged: Future[tuple[Path, list[str]]],
-        by_id: dict[int, _FileState],
-    ) -> int:
-        chunk_dir, paths = staged.result()
-        try:
-            return self._ingest_batch(cur, batch, paths, by_id)
-        except _ChangedUnderUs:
-            # a file read in place was appended to meanwhile: read the batch again, from copies
-            shutil.rmtree(chunk_dir, ignore_errors=True)
-            chunk_dir, paths = self._stage(batch, in_place=False)
-            return self._ingest_batch(cur, batch, paths, by_id)
-        finally:
-            shutil.rmtree(chunk_dir, ignore_errors=True)
-
-    def _stage(self, batch: list[_Piece], in_place: bool = True) -> tuple[Path, list[str]]:
-        """The files DuckDB reads for ``batch``: settled whole files in place, copies of the other ranges."""
-        chunk_dir = Path(tempfile.mkdtemp(prefix="chunks-", dir=self._temp_dir()))
-        paths = []
-        try:
-            for n, piece in enumerate(batch):
-                if in_place and piece.path is not None:
-                    paths.append(piece.path)
-                    continue
-                path = chunk_dir / f"{piece.file_id}-{n}.jsonl"
-                dst = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                try:
-                    _copy_range(piece.fd, dst, piece.start, piece.end - piece.start)
-                finally:
-                    os.close(dst)
-                paths.append(str(path))
-        except BaseException:
-            shutil.rmtree(chunk_dir, ignore_errors=True)
-            raise
-        return chunk_dir, paths
 
     def _ingest_batch(
         self,
         cur: duckdb.DuckDBPyConnection,
         batch: list[_Piece],
-        paths: list[str],
         by_id: dict[int, _FileState],
+        in_place: bool,
     ) -> int:
+        """Read ``batch`` into the index in one transaction: rows, corrupt and duplicate counts, offsets."""
         ends: dict[int, int] = {}
         for piece in batch:
             ends[piece.file_id] = max(ends.get(piece.file_id, 0), piece.end)
+        direct = [p for p in batch if in_place and p.path is not None]
+        piped = [p for p in batch if not (in_place and p.path is not None)]
         cur.execute("BEGIN")
         try:
             batch_no = int(cur.execute("SELECT value FROM meta WHERE key = 'next_batch'").fetchall()[0][0])
-            source = (
-                f"read_json($files, columns = {READ_COLUMNS}, format = 'newline_delimited', "
-                "ignore_errors = true, filename = true)"
-            )
-            cur.execute(
-                "INSERT INTO records " + ingest_select(source),
-                {"files": paths, "ids": [p.file_id for p in batch], "batch": batch_no},
-            )
-            for piece, path in zip(batch, paths, strict=True):
-                if path == piece.path:
-                    st = os.stat(path)
-                    if st.st_ino != piece.inode or st.st_size != piece.end:
-                        raise _ChangedUnderUs
-            counts = cur.execute(
-                "SELECT file_id, count(ts), count(*) - count(ts) FROM records WHERE batch = ? "
-                "GROUP BY file_id",
-                [batch_no],
-            ).fetchall()
-            if any(bad for _, _, bad in counts):
+            with _feeds([_Range(p.fd, p.start, p.end) for p in piped]) as feeds:
+                paths = [p.path for p in direct] + [f.path for f in feeds]
+                cur.execute(
+                    "INSERT INTO records "
+                    + ingest_select(_read_source(bool(direct), [f.path for f in feeds])),
+                    {
+                        **({"direct": paths[: len(direct)]} if direct else {}),
+                        "names": paths,
+                        "ids": [p.file_id for p in (*direct, *piped)],
+                        "batch": batch_no,
+                    },
+                )
+            for piece in direct:
+                assert piece.path is not None
+                st = os.stat(piece.path)
+                if st.st_ino != piece.inode or st.st_size != piece.end:
+                    raise _ChangedUnderUs
+            counts = self._batch_counts(cur, batch_no)
+            if any(bad for _, bad in counts.values()):
+                self._salvage(cur, [p for p in batch if counts.get(p.file_id, (0, 0))[1]], batch_no)
+                counts = self._batch_counts(cur, batch_no)
                 cur.execute("DELETE FROM records WHERE batch = ? AND ts IS NULL", [batch_no])
-            per_file = {fid: (good, bad) for fid, good, bad in counts}
+            duplicates = self._drop_duplicates(cur, batch_no)
             for file_id, end in ends.items():
-                good, bad = per_file.get(file_id, (0, 0))
+                good, bad = counts.get(file_id, (0, 0))
+                dup = duplicates.get(file_id, 0)
                 cur.execute(
                     'UPDATE files SET "offset" = ?, head = ?, records = records + ?, '
-                    "corrupt = corrupt + ? WHERE file_id = ?",
-                    [end, by_id[file_id].head, good, bad, file_id],
+                    "corrupt = corrupt + ?, duplicates = duplicates + ? WHERE file_id = ?",
+                    [end, by_id[file_id].head, good - dup, bad, dup, file_id],
                 )
             cur.execute("UPDATE meta SET value = ? WHERE key = 'next_batch'", [str(batch_no + 1)])
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            _rollback(cur)
             raise
         self._aggregates.advance(batch_no)
         for file_id, end in ends.items():
             by_id[file_id].offset = end
         self.bytes_read += sum(p.end - p.start for p in batch)
-        return sum(good for good, _ in per_file.values())
+        return sum(good for good, _ in counts.values()) - sum(duplicates.values())
+
+    @staticmethod
+    def _batch_counts(cur: duckdb.DuckDBPyConnection, batch_no: int) -> dict[int, tuple[int, int]]:
+        """File id → (usable rows, corrupt rows) of batch ``batch_no``."""
+        rows = cur.execute(
+            "SELECT file_id, count(ts), count(*) - count(ts) FROM records WHERE batch = ? GROUP BY file_id",
+            [batch_no],
+        ).fetchall()
+        return {fid: (good, bad) for fid, good, bad in rows}
+
+    @staticmethod
+    def _salvage(cur: duckdb.DuckDBPyConnection, pieces: list[_Piece], batch_no: int) -> None:
+        """Add the records glued behind torn lines in ``pieces`` (files with corrupt lines) to the batch; the
+        torn line itself stays counted as corrupt."""
+        found: dict[int, list[bytes]] = {}
+        for piece in pieces:
+            found.setdefault(piece.file_id, []).extend(_glued_records(piece.fd, piece.start, piece.end))
+        found = {fid: lines for fid, lines in found.items() if lines}
+        if not found:
+            return
+        log.info("salvaged %d records glued behind torn lines", sum(map(len, found.values())))
+        with _feeds([b"\n".join(lines) + b"\n" for lines in found.values()]) as feeds:
+            cur.execute(
+                "INSERT INTO records " + ingest_select(_read_source(False, [f.path for f in feeds])),
+                {"names": [f.path for f in feeds], "ids": list(found), "batch": batch_no},
+            )
+
+    @staticmethod
+    def _drop_duplicates(cur: duckdb.DuckDBPyConnection, batch_no: int) -> dict[int, int]:
+        """Delete the rows of batch ``batch_no`` whose record (``record_id`` and timestamp) was indexed
+        before or earlier in the batch; returns how many per file id."""
+        lo, hi, keyed = cur.execute(
+            "SELECT min(ts), max(ts), count(record_key) FROM records WHERE batch = ?", [batch_no]
+        ).fetchall()[0]
+        if not keyed:
+            return {}
+        # The usual answer, no duplicate, in one cheap statement: each row of the batch pairs only with
+        # itself among the rows of its time range (literal bounds: the scan skips other row groups).
+        window = f"ts BETWEEN {lo!r} AND {hi!r}"
+        (matches,) = cur.execute(
+            f"SELECT count(*) FROM records o "
+            f"JOIN (SELECT record_key FROM records WHERE batch = {batch_no:d}) USING (record_key) "
+            f"WHERE o.batch <= {batch_no:d} AND o.{window}"
+        ).fetchall()[0]
+        if matches == keyed:
+            return {}
+        fresh = f"""fresh AS (
+                SELECT rowid AS r, file_id, ts, record_key FROM records
+                WHERE batch = {batch_no:d} AND record_key IS NOT NULL
+            ), seen AS (
+                SELECT fresh.r FROM fresh
+                JOIN records o ON o.record_key = fresh.record_key AND o.ts = fresh.ts
+                WHERE o.batch < {batch_no:d} AND o.{window}
+            )"""
+        cur.execute(
+            f"""CREATE OR REPLACE TEMP TABLE ingest_duplicates AS
+            WITH {fresh}, kept AS (SELECT min(r) AS r FROM fresh GROUP BY record_key, ts)
+            SELECT r, file_id FROM fresh
+            WHERE r NOT IN (SELECT r FROM kept) OR r IN (SELECT r FROM seen)"""
+        )
+        try:
+            per_file = dict(
+                cur.execute("SELECT file_id, count(*) FROM ingest_duplicates GROUP BY file_id").fetchall()
+            )
+            if per_file:
+                cur.execute("DELETE FROM records WHERE rowid IN (SELECT r FROM ingest_duplicates)")
+        finally:
+            cur.execute("DROP TABLE ingest_duplicates")
+        return {int(k): int(v) for k, v in per_file.items()}
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Forget everything indexed and read all record files again; returns how many records were read."""
@@ -541,13 +730,14 @@ class UsageStore:
     # ---------------------------------------------------------------- health
     def health(self) -> dict[str, Any]:
         """The store's state for ``/health`` and ``/metrics``."""
-        records = corrupt = files = 0
+        records = corrupt = duplicates = files = 0
         last_record: float | None = None
         if not self._closed:
             row = self.query(
-                "SELECT count(*), coalesce(sum(records), 0), coalesce(sum(corrupt), 0) FROM files"
+                "SELECT count(*), coalesce(sum(records), 0), coalesce(sum(corrupt), 0), "
+                "coalesce(sum(duplicates), 0) FROM files"
             )
-            files, records, corrupt = (int(v) for v in row[0])
+            files, records, corrupt, duplicates = (int(v) for v in row[0])
             last_record = self.incremental("last_record_timestamp", self._fold_last_record)
         now = time.time()
         if self._closed:
@@ -560,6 +750,7 @@ class UsageStore:
             "status": status,
             "records_indexed": records,
             "corrupt_lines": corrupt,
+            "duplicate_records": duplicates,
             "pending_partial_lines": self._pending_partial,
             "files": files,
             "lag_seconds": None if self._caught_up_at is None else max(0.0, now - self._caught_up_at),
@@ -599,6 +790,12 @@ class UsageStore:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if a failed commit left one (the caller raises the first error)."""
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
 
 
 def _checked_size(value: str) -> str:

@@ -1,8 +1,9 @@
 """The index's tables and the JSONL → column mapping, in one place so ingest and queries agree.
 
-Only the fields the queries and exports use are indexed; random ids (request/trace/span/record id) and
-free-form tags stay in the JSONL, which is the source of truth. A key missing from a line takes the
-``UsageRecord`` default, so older and newer record versions read alike.
+Only the fields the queries and exports use are indexed; random ids (request/trace/span id) and free-form
+tags stay in the JSONL, which is the source of truth, and of ``record_id`` only a hash is kept, to count a
+record seen twice once. A key missing from a line takes the ``UsageRecord`` default, so older and newer
+record versions read alike. A line breaking the number rules (see ``ingest_select``) counts as corrupt.
 
 ``model`` is indexed as the one name a call is grouped, labelled and alerted by: the requested model. Older
 records held the provider's answered name there and the requested one in ``request_model``; for them the
@@ -16,6 +17,7 @@ import dataclasses
 from ai_usage_monitor.records import UsageRecord
 
 __all__ = [
+    "CHECKED_FIELDS",
     "INDEXED_FIELDS",
     "READ_COLUMNS",
     "RECORD_COLUMNS",
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 #: Bumped whenever a table changes shape; an index of another version is rebuilt from the JSONL.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 #: Timestamps outside [0, TS_MAX) are not Unix seconds of an LLM call: the line counts as corrupt.
 TS_MAX = 1e11
@@ -60,11 +62,26 @@ INDEXED_FIELDS: dict[str, str] = {
     "usage_missing": "BOOLEAN",
 }
 
+#: The numeric fields held to the rules shared with the writer (a value breaking one makes the line corrupt):
+#: ``timestamp`` finite, 0 <= ts < ``TS_MAX``; ``cost`` and ``duration_ms`` finite numbers >= 0 (missing or
+#: null: the default); token counts null or integers >= 0. A string is never a number here.
+CHECKED_FIELDS: tuple[str, ...] = tuple(
+    k for k, t in INDEXED_FIELDS.items() if t in ("DOUBLE", "BIGINT") and k != "timestamp"
+)
+
 #: Column names of ``records`` that hold record fields (``timestamp`` is stored as ``ts``).
 RECORD_COLUMNS: tuple[str, ...] = tuple("ts" if k == "timestamp" else k for k in INDEXED_FIELDS)
 
-#: ``read_json``'s ``columns=``: explicit types, so nothing is sniffed and unknown keys are ignored.
-READ_COLUMNS = "{" + ", ".join(f"'{k}': '{t}'" for k, t in INDEXED_FIELDS.items()) + "}"
+#: ``read_json``'s ``columns=``: explicit types, so nothing is sniffed and unknown keys are ignored. The
+#: checked numbers come as raw JSON text, so that ``"1"``, ``NaN`` or ``1.5`` tokens can be told apart.
+READ_COLUMNS = (
+    "{"
+    + ", ".join(
+        f"'{k}': '{'JSON' if k == 'timestamp' or k in CHECKED_FIELDS else t}'"
+        for k, t in INDEXED_FIELDS.items()
+    )
+    + ", 'record_id': 'VARCHAR'}"
+)
 
 _columns_sql = ",\n    ".join(f"{'ts' if k == 'timestamp' else k} {t}" for k, t in INDEXED_FIELDS.items())
 
@@ -72,12 +89,13 @@ SCHEMA_SQL = f"""
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS files (
     file_id INTEGER, name VARCHAR, inode BIGINT, head BLOB, "offset" BIGINT,
-    records BIGINT, corrupt BIGINT
+    records BIGINT, corrupt BIGINT, duplicates BIGINT
 );
 CREATE TABLE IF NOT EXISTS records (
     file_id INTEGER,
     batch INTEGER,
-    {_columns_sql}
+    {_columns_sql},
+    record_key UBIGINT
 );
 """
 
@@ -105,20 +123,40 @@ def _defaults() -> dict[str, str]:
 _DEFAULTS = _defaults()
 
 
-def ingest_select(source: str) -> str:
-    """``SELECT`` turning ``read_json`` rows of ``source`` into ``records`` rows.
+def _number(key: str, sql_type: str) -> str:
+    return f'TRY_CAST("{key}"::VARCHAR AS {sql_type})'
 
-    A line that is not a JSON object with a usable ``timestamp`` comes out with ``ts`` NULL so the caller
-    can count it as corrupt. ``$files`` and ``$ids`` list each file read and the id of its record file.
+
+def _valid(key: str) -> str:
+    """SQL true when the raw JSON of ``key`` keeps the rules (``CHECKED_FIELDS``), NULL or false otherwise."""
+    if INDEXED_FIELDS[key] == "BIGINT":
+        as_int = _number(key, "BIGINT")
+        return f'("{key}" IS NULL OR ({as_int} >= 0 AND {as_int} = {_number(key, "DOUBLE")}))'
+    value = _number(key, "DOUBLE")
+    return f'("{key}" IS NULL OR (isfinite({value}) AND {value} >= 0))'
+
+
+def ingest_select(source: str) -> str:
+    """``SELECT`` turning ``read_json`` rows of ``source`` (read with ``READ_COLUMNS``) into ``records`` rows.
+
+    A line that is not a JSON object with a usable ``timestamp``, or that breaks a rule of
+    ``CHECKED_FIELDS``, comes out with ``ts`` NULL so the caller can count it as corrupt. ``$names`` and
+    ``$ids`` list each file read and the id of its record file.
     """
+    ts = _number("timestamp", "DOUBLE")
+    valid = " AND ".join(
+        [f"isfinite({ts})", f"{ts} >= 0", f"{ts} < {TS_MAX!r}", *(_valid(k) for k in CHECKED_FIELDS)]
+    )
     exprs = [
-        "CAST(map_extract_value(MAP($files, $ids), filename) AS INTEGER)",
+        "CAST(map_extract_value(MAP($names, $ids), filename) AS INTEGER)",
         "CAST($batch AS INTEGER)",
-        f'CASE WHEN isfinite("timestamp") AND "timestamp" >= 0 AND "timestamp" < {TS_MAX!r} '
-        'THEN "timestamp" END',
+        f"CASE WHEN {valid} THEN {ts} END",
     ]
     for key in list(INDEXED_FIELDS)[1:]:
+        value = _number(key, INDEXED_FIELDS[key]) if key in CHECKED_FIELDS else f'"{key}"'
         default = _DEFAULTS.get(key)
-        value = '"request_model", "model"' if key == "model" else f'"{key}"'
+        if key == "model":
+            value = '"request_model", "model"'
         exprs.append(f"coalesce({value}, {default})" if default is not None else value)
+    exprs.append("CASE WHEN record_id IS NOT NULL THEN hash(record_id) END")
     return "SELECT " + ",\n       ".join(exprs) + f"\nFROM {source}"

@@ -9,6 +9,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,21 +235,20 @@ def test_settled_files_are_read_in_place_and_an_append_meanwhile_is_not_lost(
     for path in files:
         os.utime(path, (old, old))
     late = UsageRecord(timestamp=NOW, model="appended-while-reading")
-    original = UsageStore._stage
-    staged_in_place: list[bool] = []
+    original = UsageStore._ingest_batch
+    read_in_place: list[bool] = []
 
-    def stage_then_append(self: UsageStore, batch: list, in_place: bool = True) -> tuple[Path, list[str]]:
-        chunk_dir, paths = original(self, batch, in_place)
-        staged_in_place.append(in_place and any(p == str(f) for p in paths for f in files))
-        if len(staged_in_place) == 1:
+    def append_then_ingest(self: UsageStore, cur: Any, batch: list, by_id: dict, in_place: bool) -> int:
+        read_in_place.append(in_place)
+        if len(read_in_place) == 1:
             with files[-1].open("ab") as f:  # another process appends while DuckDB reads the file
                 f.write(late.to_json_line())
-        return chunk_dir, paths
+        return original(self, cur, batch, by_id, in_place)
 
-    monkeypatch.setattr(UsageStore, "_stage", stage_then_append)
+    monkeypatch.setattr(UsageStore, "_ingest_batch", append_then_ingest)
     with UsageStore(settings) as store:
         assert store.refresh() == 200
-        assert staged_in_place == [True, False]  # read in place, then again from copies
+        assert read_in_place == [True, False]  # read in place, then again through pipes
         assert store.refresh() == 1
         s = queries.summarize(store, None)
         assert s.calls == 201 and s.by_model["appended-while-reading"]["calls"] == 1
