@@ -17,7 +17,7 @@ from ai_usage_monitor.api import create_app
 from ai_usage_monitor.records import UsageRecord
 from ai_usage_monitor.testing.hostile import HOSTILE_KINDS, hostile_chunk
 from tests.api.conftest import boundary_records, make_record, settings_for
-from tests.api.helpers import SHANGHAI, aggregate, day_window, month_window, settle_clock
+from tests.api.helpers import SHANGHAI, aggregate, day_window, local_client, month_window, settle_clock
 from tests.support.records import record_file
 
 approx = pytest.approx
@@ -45,7 +45,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
         corrupt += bad
         with record_file(settings.records_dir, SHANGHAI, record.timestamp).open("ab") as f:
             f.write(data)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         yield Hostile(records, corrupt, client)
 
 
