@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ai_usage_monitor.store.queries import Summary
 
 __all__ = [
+    "AdviceItem",
+    "AdviceReport",
     "AnchorRank",
     "Breakdown",
     "ConfigInfo",
@@ -330,3 +332,26 @@ class Health(_Open):
     last_refresh: float | None
     last_record_timestamp: float | None = None
     records_dropped: RecordsDropped | None = None
+
+
+class AdviceItem(BaseModel):
+    """One piece of advice: what to change, what it saves per month, how that was computed, on what."""
+
+    kind: Literal["cheaper_model", "thinking", "context_tier", "cache", "failures"]
+    function: str | None = Field(description="The function the calls came from (null: not set)")
+    model: str = Field(description="The model the calls used")
+    to_model: str | None = Field(description="The model to move to (cheaper_model only)")
+    monthly_saving: float = Field(
+        description="Saving per month at current volume in the configured currency: the window's saving "
+        "× 30 ÷ the window's days"
+    )
+    detail: str = Field(description="How the figure was computed, in words")
+    evidence: dict[str, Any] = Field(
+        description="The records it rests on: window_start/end/days, calls, tokens, models, costs, …"
+    )
+
+
+class AdviceReport(BaseModel):
+    currency: str
+    period_days: int
+    items: list[AdviceItem] = Field(description="Highest monthly saving first")

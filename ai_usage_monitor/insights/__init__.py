@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ai_usage_monitor.insights.advice import Advice, advise
+from ai_usage_monitor.insights.advice import Advice, advise, advise_last_days
 
-__all__ = ["Advice", "advise"]
+__all__ = ["Advice", "advise", "advise_last_days"]

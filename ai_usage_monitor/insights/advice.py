@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ai_usage_monitor.insights.advice_tally import TARGET_CACHE_SHARE, Tally, tally_calls
 from ai_usage_monitor.pricing.pricer import Pricer
+from ai_usage_monitor.store.periods import last_days, to_epoch
 from ai_usage_monitor.store.queries import TimeRange, advice_calls, model_traffic
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ __all__ = [
     "TARGET_CACHE_SHARE",
     "Advice",
     "advise",
+    "advise_last_days",
 ]
 
 KINDS = ("cheaper_model", "thinking", "context_tier", "cache", "failures")
@@ -281,3 +283,9 @@ def advise(store: UsageStore, pricer: Pricer, window: TimeRange) -> list[Advice]
                 items.append(found)
     items.sort(key=lambda a: (-a.monthly_saving, KINDS.index(a.kind), a.function or "", a.model))
     return items
+
+
+def advise_last_days(store: UsageStore, pricer: Pricer, days: int, now: float | None = None) -> list[Advice]:
+    """:func:`advise` over the ``days`` calendar days ending today (store's time zone), up to ``now``."""
+    rng, _ = last_days(store.tz, days, now)
+    return advise(store, pricer, TimeRange(rng.start, min(rng.end, to_epoch(now))))
