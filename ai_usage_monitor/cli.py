@@ -1,4 +1,4 @@
-"""``ai-usage-monitor``: serve the API and dashboard, print or write reports, rebuild the index, run the demo.
+"""``ai-usage-monitor``: serve the API and dashboard, print reports and advice, rebuild the index, run demo.
 
 Long work (a first ingest of a large history, a rebuild) shows a rich progress bar on stderr, so that
 stdout carries only the report when it is piped.
@@ -338,6 +338,45 @@ def demo(
     _require_folders(demo_settings, _options(given), create=True, writes_records=True)
     _require_free_port(settings, _options(given))
     run_demo(settings, backfill_days=backfill)
+
+
+@app.command()
+def advise(
+    days: Annotated[int, typer.Option(help="Calendar days ending today to learn from (1–90).")] = 30,
+    records_dir: RecordsDirOption = None,
+) -> None:
+    """What to change to spend less, each item with its saving per month at current volume."""
+    _in_range(days, 1, 90, "--days")
+    settings = _settings(records_dir=records_dir)
+    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    from ai_usage_monitor.insights import advise_last_days
+    from ai_usage_monitor.pricing import get_pricer
+
+    pricer = get_pricer(settings)
+    store = _open_store(settings)
+    try:
+        items = advise_last_days(store, pricer, days)
+    finally:
+        store.close()
+    table = Table(
+        title=f"advice from the last {days} days, savings per month in {pricer.currency}",
+        title_justify="left",
+    )
+    for column in ("kind", "function", "model", "to model", "monthly saving", "how"):
+        table.add_column(column, justify="right" if column == "monthly saving" else "left")
+    for item in items:
+        table.add_row(
+            item.kind,
+            _cell(item.function),
+            item.model,
+            _cell(item.to_model),
+            f"{item.monthly_saving:.4f}",
+            item.detail,
+            end_section=True,
+        )
+    if not items:
+        _err.print(f"no advice: no calls to learn from in the last {days} days")
+    Console(width=max(Console().width, 160)).print(table)
 
 
 def _add_optional_commands() -> None:

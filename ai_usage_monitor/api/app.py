@@ -23,6 +23,7 @@ from ai_usage_monitor.api.deps import REGISTRY_STATE_KEY, STORE_STATE_KEY
 from ai_usage_monitor.api.docs import mount_docs
 from ai_usage_monitor.api.guard import add_web_guard
 from ai_usage_monitor.api.routes import (
+    advice,
     alerts,
     dashboard,
     health,
@@ -80,7 +81,7 @@ def create_router(settings: Settings | None = None, store: UsageStore | None = N
     """
     router = APIRouter(lifespan=_store_lifespan(settings, store))
     guarded = [Depends(require_token)]
-    for module in (stats, rankings, reports, dashboard, alerts, notifications):
+    for module in (stats, rankings, reports, dashboard, alerts, notifications, advice):
         router.include_router(module.router, prefix=API_PREFIX, dependencies=guarded)
     router.include_router(dashboard.config_router, prefix=API_PREFIX)
     router.include_router(health.router)

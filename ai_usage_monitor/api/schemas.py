@@ -15,6 +15,8 @@ from ai_usage_monitor.store.queries import Summary
 
 __all__ = [
     "OTHER",
+    "AdviceItem",
+    "AdviceReport",
     "AnchorRank",
     "Breakdown",
     "ConfigInfo",
@@ -407,3 +409,26 @@ class NotificationAttempt(BaseModel):
 class NotificationList(BaseModel):
     count: int
     notifications: list[NotificationAttempt]
+
+
+class AdviceItem(BaseModel):
+    """One piece of advice: what to change, what it saves per month, how that was computed, on what."""
+
+    kind: Literal["cheaper_model", "thinking", "context_tier", "cache", "failures"]
+    function: str | None = Field(description="The function the calls came from (null: not set)")
+    model: str = Field(description="The model the calls used")
+    to_model: str | None = Field(description="The model to move to (cheaper_model only)")
+    monthly_saving: float = Field(
+        description="Saving per month at current volume in the configured currency: the window's saving "
+        "× 30 ÷ the window's days"
+    )
+    detail: str = Field(description="How the figure was computed, in words")
+    evidence: dict[str, Any] = Field(
+        description="The records it rests on: window_start/end/days, calls, tokens, models, costs, …"
+    )
+
+
+class AdviceReport(BaseModel):
+    currency: str
+    period_days: int
+    items: list[AdviceItem] = Field(description="Highest monthly saving first")

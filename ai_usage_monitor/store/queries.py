@@ -22,15 +22,18 @@ if TYPE_CHECKING:
     from ai_usage_monitor.store.index import UsageStore
 
 __all__ = [
+    "AdviceCall",
     "Dimension",
     "Filters",
     "Summary",
     "TimeRange",
+    "advice_calls",
     "cost_trend",
     "duration_histogram",
     "iter_records",
     "latency_by_model",
     "metric_totals",
+    "model_traffic",
     "ranking",
     "recent_errors",
     "summarize",
@@ -573,3 +576,45 @@ def iter_records(
         while batch := cur.fetchmany(_FETCH_ROWS):
             for row in batch:
                 yield dict(zip(keys, row, strict=True))
+
+
+#: One call as the advice re-prices it (``insights/advice.py``): tokens as recorded, ``None`` when unknown.
+AdviceCall = tuple[
+    str, str, str | None, float, int | None, int | None, int | None, int | None, float, bool, float
+]
+
+
+def advice_calls(store: UsageStore, rng: TimeRange) -> Iterator[AdviceCall]:
+    """Every call in ``rng`` as ``(provider, model, function, ts, input_tokens, output_tokens,
+    cached_tokens, reasoning_tokens, cost, success, duration_ms)``, oldest first."""
+    where, params = _where(rng)
+    with store.private_cursor() as cur:
+        cur.execute(
+            f"""SELECT coalesce(provider, ''), coalesce(model, ''), function, ts, input_tokens,
+                       output_tokens, cached_tokens, reasoning_tokens, coalesce(cost, 0.0),
+                       coalesce(success, true), coalesce(duration_ms, 0.0)
+                FROM records{where} ORDER BY ts""",
+            params,
+        )
+        while batch := cur.fetchmany(_FETCH_ROWS):
+            yield from batch
+
+
+def model_traffic(store: UsageStore, rng: TimeRange) -> dict[tuple[str, str], dict[str, Any]]:
+    """``(provider, model)`` → ``{"calls", "success_rate", "avg_ms", "p50_ms"}`` over ``rng``."""
+    where, params = _where(rng)
+    rows = store.query(
+        f"""SELECT coalesce(provider, ''), coalesce(model, ''), count(*), count(*) FILTER (WHERE success),
+                   avg(duration_ms), quantile_cont(duration_ms, 0.5)
+            FROM records{where} GROUP BY 1, 2""",
+        params,
+    )
+    return {
+        (provider, model): {
+            "calls": calls,
+            "success_rate": _rate(ok, calls),
+            "avg_ms": float(avg or 0.0),
+            "p50_ms": float(p50 or 0.0),
+        }
+        for provider, model, calls, ok, avg, p50 in rows
+    }

@@ -1,5 +1,6 @@
 // The dashboard: reads /api/ai_usage/dashboard every few seconds and updates the page in place.
 
+import { renderAdvice } from "./advice.js";
 import { barChart, donutChart, lineChart, stackedBar } from "./charts.js";
 import { setText, syncRows } from "./dom.js";
 import {
@@ -20,6 +21,8 @@ const RANGES = ["1h", "today", "7d", "30d", "month"];
 const KPI_PERIODS = ["current_hour", "today", "month", "selected"];
 const TOP_SLICES = 7;
 const TOP_BARS = 10;
+const ADVICE_DAYS = 30;
+const ADVICE_REFRESH_MS = 5 * 60 * 1000;
 const STORE = {
   token: "ai_usage_monitor.token",
   lang: "ai_usage_monitor.lang",
@@ -37,6 +40,8 @@ const state = {
   lang: pickLanguage(localStorage.getItem(STORE.lang), [navigator.language]),
   range: RANGES.includes(sessionStorage.getItem(STORE.range)) ? sessionStorage.getItem(STORE.range) : "today",
   data: null,
+  advice: null,
+  adviceTimer: 0,
   timer: 0,
   loading: false,
   again: false,
@@ -103,6 +108,21 @@ async function refresh() {
   }
 }
 
+/** The advice card's data: asked for on start and every few minutes (it re-prices the whole window). */
+async function refreshAdvice() {
+  clearTimeout(state.adviceTimer);
+  if (state.waitingForToken) return;
+  try {
+    state.advice = await getJson("advice", { days: ADVICE_DAYS });
+  } catch (error) {
+    if (error instanceof AuthRequired) return; // the dashboard refresh asks for the token
+    state.advice = error;
+    console.warn("advice refresh failed:", error.message);
+  }
+  renderAdviceCard();
+  state.adviceTimer = setTimeout(refreshAdvice, ADVICE_REFRESH_MS);
+}
+
 // ---------------------------------------------------------------- token
 
 function askForToken() {
@@ -124,6 +144,7 @@ function onTokenSubmit(event) {
   $("token-overlay").hidden = true;
   state.waitingForToken = false;
   refresh();
+  refreshAdvice();
 }
 
 // ---------------------------------------------------------------- rendering
@@ -390,6 +411,12 @@ function renderDrops(data) {
   if (node.title !== tip) node.title = tip;
 }
 
+function renderAdviceCard() {
+  const currency = state.advice?.currency ?? state.data?.currency ?? "CNY";
+  const adviceMoney = (value) => formatMoney(value, currency);
+  renderAdvice($("table-advice"), state.advice, { t, money: adviceMoney, nameOr });
+}
+
 function renderRangePicker() {
   for (const button of document.querySelectorAll("[data-range]")) {
     const active = button.dataset.range === state.range;
@@ -407,6 +434,7 @@ function render() {
   renderKpis(data);
   renderCharts(data);
   renderTables(data);
+  renderAdviceCard();
   document.body.dataset.ready = "true";
 }
 
@@ -457,6 +485,7 @@ async function start() {
   });
   await checkConfig();
   refresh();
+  refreshAdvice();
 }
 
 start();
