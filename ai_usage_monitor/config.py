@@ -12,7 +12,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ai_usage_monitor.budgets.config import Budget, check_budget_channels, parse_budgets
 from ai_usage_monitor.config_errors import CONFIG_ENV, SettingsError, config_file_error, settings_error
 
 __all__ = [
@@ -161,3 +162,34 @@ class Settings(BaseSettings):
     @property
     def reports_path(self) -> Path:
         return self.reports_dir if self.reports_dir is not None else self.records_dir / "reports"
+
+    # budgets (docs/budgets.md)
+    #: the ``[[budgets]]`` tables of the TOML file; a bad one is refused with one line naming it and the field
+    budgets: list[Budget] = Field(default_factory=list)
+    #: where budget spend is shared: none = a file under ``<records_dir>/.budgets/`` (every process of the
+    #: host); ``redis://host:port/db`` to share it between hosts
+    budget_store: str | None = None
+    #: seconds after which a reservation its process never settled (it died) stops holding budget
+    budget_lease_seconds: float = Field(default=900.0, gt=0)
+    #: above 0: each process reserves this fraction of a budget's limit at a time and serves its calls from
+    #: it in memory (a few µs a call instead of a shared transaction; see docs/budgets.md for what it costs)
+    budget_slice: float = Field(default=0.0, ge=0, lt=1)
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _valid_budgets(cls, value: Any) -> list[Budget]:
+        return parse_budgets(value)
+
+    @field_validator("budget_store")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL (or nothing for the local file)")
+        return value or None
+
+    @model_validator(mode="after")
+    def _budget_channels_defined(self) -> Settings:
+        channels = getattr(self, "channels", None)
+        if channels is not None:
+            check_budget_channels(self.budgets, channels)
+        return self
