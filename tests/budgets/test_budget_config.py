@@ -101,7 +101,7 @@ class SettingsWithChannels(Settings):
 
 
 def test_a_budget_naming_an_undefined_channel_is_refused() -> None:
-    budget = {"name": "daily", "limit": 5, "channels": ["ops", "dev"]}
+    budget: Any = {"name": "daily", "limit": 5, "channels": ["ops", "dev"]}
     with pytest.raises(SettingsError, match=r"budget 'daily': field channels: unknown channel 'dev'") as exc:
         SettingsWithChannels(channels={"ops": {"type": "log"}}, budgets=[budget])
     assert "\n" not in str(exc.value)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,29 +24,36 @@ from ai_usage_monitor.records import UsageRecord
 from tests.budgets.conftest import worker
 
 BERLIN = ZoneInfo("Europe/Berlin")
-OpenLedger = Callable[..., Ledger]
+
+
+@dataclass
+class Store:
+    """One shared store of the test (a records folder's file, or a Redis database) and its ledgers."""
+
+    spec: dict[str, Any]
+    opened: list[Ledger] = field(default_factory=list)
+
+    def open(self) -> Ledger:
+        ledger: Ledger
+        if "redis" in self.spec:
+            ledger = RedisLedger(self.spec["redis"])
+        else:
+            ledger = LocalLedger(Path(self.spec["records_dir"]))
+        self.opened.append(ledger)
+        return ledger
 
 
 @pytest.fixture(params=["local", "redis"])
-def open_ledger_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenLedger]:
-    """Opens ledgers on one shared store: the records folder's file, or a fresh Redis database."""
-    opened: list[Ledger] = []
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each test once on the local file and once on a fresh Redis database."""
     if request.param == "redis":
         url = request.getfixturevalue("redis_url")
         RedisLedger(url).client.flushdb()
-
-    def open_one(lease: float = 900.0) -> Ledger:
-        ledger: Ledger
-        if request.param == "redis":
-            ledger = RedisLedger(url, lease_seconds=lease)
-        else:
-            ledger = LocalLedger(tmp_path / "records", lease_seconds=lease)
-        opened.append(ledger)
-        return ledger
-
-    open_one.spec = {"redis": url} if request.param == "redis" else {"records_dir": str(tmp_path / "records")}  # type: ignore[attr-defined]
-    yield open_one
-    for ledger in opened:
+        shared = Store({"redis": url})
+    else:
+        shared = Store({"records_dir": str(tmp_path / "records")})
+    yield shared
+    for ledger in shared.opened:
         ledger.close()
 
 
@@ -54,8 +63,8 @@ def only(statuses: list[SpendStatus], budget: str) -> SpendStatus:
     return rows[0]
 
 
-def test_reserve_settle_add_and_status(open_ledger_on: OpenLedger) -> None:
-    ledger = open_ledger_on()
+def test_reserve_settle_add_and_status(store: Store) -> None:
+    ledger = store.open()
     window = period_window(time.time(), "day", BERLIN)
     first = ledger.reserve("日预算", "主播-1", window, 3.0, 10.0)
     second = ledger.reserve("日预算", "主播-1", window, 6.0, 10.0)
@@ -77,15 +86,15 @@ def test_reserve_settle_add_and_status(open_ledger_on: OpenLedger) -> None:
     assert isinstance(ledger.reserve("日预算", "主播-1", window, 0.01, 10.0), Refusal)
 
 
-def test_a_killed_process_holds_budget_only_until_its_lease_ends(open_ledger_on: OpenLedger) -> None:
+def test_a_killed_process_holds_budget_only_until_its_lease_ends(store: Store) -> None:
     spec = {
-        **open_ledger_on.spec,
+        **store.spec,
         "mode": "hold",
         "budget": "leased",
         "worst": 8.0,
         "limit": 10.0,
         "lease": 1.5,
-    }  # type: ignore[attr-defined]
+    }
     holder = worker(spec)
     try:
         assert holder.stdout is not None
@@ -93,7 +102,7 @@ def test_a_killed_process_holds_budget_only_until_its_lease_ends(open_ledger_on:
     finally:
         holder.kill()
         holder.wait(timeout=10)
-    ledger = open_ledger_on()
+    ledger = store.open()
     window = period_window(time.time(), "day", BERLIN)
     assert isinstance(
         ledger.reserve("leased", "", window, 5.0, 10.0), Refusal
@@ -114,9 +123,7 @@ def write_records(records_dir: Path, records: list[UsageRecord]) -> None:
     exporter.close()
 
 
-def test_recorded_spend_is_seeded_exactly_once_across_a_restart(
-    open_ledger_on: OpenLedger, tmp_path: Path
-) -> None:
+def test_recorded_spend_is_seeded_exactly_once_across_a_restart(store: Store, tmp_path: Path) -> None:
     records_dir = tmp_path / "records"
     now = time.time()
     window = period_window(now, "day", BERLIN)
@@ -133,24 +140,24 @@ def test_recorded_spend_is_seeded_exactly_once_across_a_restart(
     (records_dir / "usage_2001-01-01.jsonl").write_text("not json\n", encoding="utf-8")
     budget = Budget(name="per-anchor", limit=100, scope={"anchor_id": "*"})
 
-    first = open_ledger_on()
+    first = store.open()
     assert seed_from_records(first, budget, window, records_dir, BERLIN)
     assert not seed_from_records(first, budget, window, records_dir, BERLIN)
     first.add(budget.name, "主播-1", window, 0.25)  # a call after the seeding
     first.close()
 
-    restarted = open_ledger_on()  # a new process on the same store: the period is not read again
+    restarted = store.open()  # a new process on the same store: the period is not read again
     assert not seed_from_records(restarted, budget, window, records_dir, BERLIN)
     spent = {s.scope_value: s.spent for s in restarted.status() if s.budget == budget.name}
     assert spent == {"主播-1": 3.75, "主播-2": 4.0}
 
 
-def test_only_one_of_many_processes_seeds_a_period(open_ledger_on: OpenLedger, tmp_path: Path) -> None:
+def test_only_one_of_many_processes_seeds_a_period(store: Store, tmp_path: Path) -> None:
     records_dir = tmp_path / "records"
     window = period_window(time.time(), "day", BERLIN)
     write_records(records_dir, [UsageRecord(timestamp=time.time(), cost=0.5)])
     budget = Budget(name="total", limit=100)
-    ledgers = [open_ledger_on() for _ in range(4)]
+    ledgers = [store.open() for _ in range(4)]
     results: list[bool] = []
 
     def seed(ledger: Ledger) -> None:
