@@ -12,7 +12,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -177,8 +177,19 @@ class Settings(BaseSettings):
 
     @field_validator("budgets", mode="before")
     @classmethod
-    def _valid_budgets(cls, value: Any) -> list[Budget]:
-        return parse_budgets(value)
+    def _valid_budgets(cls, value: Any, info: ValidationInfo) -> list[Budget]:
+        budgets = parse_budgets(value)
+        if "channels" in info.data:  # the channels field is declared before this one
+            check_budget_channels(budgets, info.data["channels"])
+        return budgets
+
+    @field_validator("channels", check_fields=False)
+    @classmethod
+    def _budget_channels_defined(cls, value: Any, info: ValidationInfo) -> Any:
+        """Budgets name channels of ``[channels.*]``: checked by whichever of the two fields comes second."""
+        if value is not None and "budgets" in info.data:
+            check_budget_channels(info.data["budgets"], value)
+        return value
 
     @field_validator("budget_store")
     @classmethod
@@ -186,10 +197,3 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("expected a redis://, rediss:// or unix:// URL (or nothing for the local file)")
         return value or None
-
-    @model_validator(mode="after")
-    def _budget_channels_defined(self) -> Settings:
-        channels = getattr(self, "channels", None)
-        if channels is not None:
-            check_budget_channels(self.budgets, channels)
-        return self
