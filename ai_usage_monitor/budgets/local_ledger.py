@@ -9,6 +9,7 @@ serialise on it, so no two callers can both take the last of a budget. Commits d
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -42,11 +43,10 @@ CREATE TABLE IF NOT EXISTS spend (
     PRIMARY KEY (budget, scope, period)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reservations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     budget TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL,
     amount REAL NOT NULL, expires REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS reservations_by_counter ON reservations (budget, scope, period, expires);
 CREATE TABLE IF NOT EXISTS seeded (
     budget TEXT NOT NULL, period TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (budget, period)
 ) WITHOUT ROWID;
@@ -57,6 +57,8 @@ _ADD_SPEND = (
     "ON CONFLICT (budget, scope, period) DO UPDATE SET spent = spent + excluded.spent"
 )
 _SPENT = "SELECT spent FROM spend WHERE budget = ? AND scope = ? AND period = ?"
+_RESERVE = "INSERT INTO reservations (id, budget, scope, period, amount, expires) VALUES (?, ?, ?, ?, ?, ?)"
+#: the table holds only reservations in flight (a few rows): a scan is cheaper than an index to write
 _RESERVED = (
     "SELECT COALESCE(SUM(amount), 0) FROM reservations "
     "WHERE budget = ? AND scope = ? AND period = ? AND expires > ?"
@@ -109,12 +111,9 @@ class LocalLedger(Ledger):
             reserved = db.execute(_RESERVED, (*key, now)).fetchone()[0]
             if spent + reserved + amount > limit:
                 return Refusal(budget, scope_value, window.label, window.end, amount, spent, reserved, limit)
-            cursor = db.execute(
-                "INSERT INTO reservations (budget, scope, period, amount, expires) VALUES (?, ?, ?, ?, ?)",
-                (*key, amount, now + self.lease_seconds),
-            )
-            token = str(cursor.lastrowid)
-        return Reservation(budget, scope_value, window.label, window.end, amount, token)
+            token = _new_id()
+            db.execute(_RESERVE, (token, *key, amount, now + self.lease_seconds))
+        return Reservation(budget, scope_value, window.label, window.end, amount, str(token))
 
     def settle(self, reservation: Reservation, actual: float) -> None:
         r = reservation
@@ -159,6 +158,11 @@ class LocalLedger(Ledger):
             if self._db is not None and self._pid == os.getpid():
                 self._db.close()
             self._db = None
+
+
+def _new_id() -> int:
+    """A random positive 63-bit id: never reused, unlike a rowid (a late settle must not hit a new one)."""
+    return secrets.randbits(63) or 1
 
 
 def _statements(script: str) -> list[str]:
