@@ -9,7 +9,6 @@ the ledger when their leases end (at most one slice plus its calls in flight). S
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import threading
 import time
@@ -38,10 +37,24 @@ class _Slice:
         self.taken_at = time.monotonic()
 
 
-def _close_at_exit(ref: weakref.ref[SlicedLedger]) -> None:
-    ledger = ref()
-    if ledger is not None:
-        ledger.close()
+_Current = dict[tuple[str, str, str], _Slice]
+
+
+def _retire(current: _Current, key: tuple[str, str, str], part: _Slice) -> _Slice | None:
+    """Stop drawing on a slice; it is returned (settled) once no call of it is in flight."""
+    del current[key]
+    part.retired = True
+    return part if part.inflight == 0 else None
+
+
+def _return_slices(inner: Ledger, lock: threading.Lock, current: _Current) -> None:
+    """Settle every slice no call is drawing on, then close the shared ledger (at ``close()``, when the
+    ledger is collected, or at exit: an exiting process must not hold budget until its leases end)."""
+    with lock:
+        idle = [part for key, part in list(current.items()) if _retire(current, key, part) is not None]
+    for part in idle:
+        inner.settle(part.held, part.actual)
+    inner.close()
 
 
 class SlicedLedger(Ledger):
@@ -52,10 +65,10 @@ class SlicedLedger(Ledger):
         self.inner = inner
         self.slice_fraction = slice_fraction
         self._lock = threading.Lock()
-        self._current: dict[tuple[str, str, str], _Slice] = {}
+        self._current: _Current = {}
         self._drawn: dict[str, _Slice] = {}
         self._tokens = itertools.count(1)
-        atexit.register(_close_at_exit, weakref.ref(self))
+        self._finalizer = weakref.finalize(self, _return_slices, inner, self._lock, self._current)
 
     def reserve(
         self, budget: str, scope_value: str, window: PeriodWindow, amount: float, limit: float
@@ -71,7 +84,7 @@ class SlicedLedger(Ledger):
                 or time.monotonic() - part.taken_at > self.lease_seconds / 2
             ):
                 if part is not None:
-                    done = self._retire(key, part)
+                    done = _retire(self._current, key, part)
                 got = self.inner.reserve(
                     budget, scope_value, window, max(amount, limit * self.slice_fraction), limit
                 )
@@ -94,12 +107,6 @@ class SlicedLedger(Ledger):
             return got
         return Reservation(budget, scope_value, window.label, window.end, amount, token)
 
-    def _retire(self, key: tuple[str, str, str], part: _Slice) -> _Slice | None:
-        """Stop drawing on a slice; it is returned (settled) once no call of it is in flight."""
-        del self._current[key]
-        part.retired = True
-        return part if part.inflight == 0 else None
-
     def settle(self, reservation: Reservation, actual: float) -> None:
         with self._lock:
             part = self._drawn.pop(reservation.token)
@@ -121,8 +128,4 @@ class SlicedLedger(Ledger):
 
     def close(self) -> None:
         """Return every slice no call is drawing on (their spend counted), then close the shared ledger."""
-        with self._lock:
-            idle = [part for key, part in list(self._current.items()) if self._retire(key, part) is not None]
-        for part in idle:
-            self.inner.settle(part.held, part.actual)
-        self.inner.close()
+        _return_slices(self.inner, self._lock, self._current)

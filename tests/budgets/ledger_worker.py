@@ -2,7 +2,8 @@
 
 ``mode = "hammer"``: threads reserve a worst case, wait a little, settle a random real cost below it, until
 refused; prints one JSON line with what was settled and the refusals. ``mode = "hold"``: reserves once,
-prints ``held`` and sleeps until killed (a process that dies holding a reservation).
+prints ``held`` and sleeps until killed (a process that dies holding a reservation). ``mode = "exit"``:
+settles ``calls`` calls of ``actual`` each and exits without closing the ledger.
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ def main() -> None:
         held = ledger.reserve(spec["budget"], "", window, float(spec["worst"]), float(spec["limit"]))
         print("held" if not isinstance(held, Refusal) else "refused", flush=True)
         time.sleep(3600)
+        return
+    if spec["mode"] == "exit":  # a few calls, then exit without closing the ledger
+        window = period_window(time.time(), "day", ZoneInfo("Europe/Berlin"))
+        for _ in range(int(spec["calls"])):
+            call = ledger.reserve(spec["budget"], "", window, float(spec["worst"]), float(spec["limit"]))
+            assert not isinstance(call, Refusal)
+            ledger.settle(call, float(spec["actual"]))
         return
     out: dict[str, Any] = {"settled": 0.0, "calls": 0, "refusals": []}
     lock = threading.Lock()

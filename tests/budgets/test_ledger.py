@@ -178,3 +178,32 @@ def test_open_ledger_follows_the_settings(tmp_path: Path, redis_url: str) -> Non
     shared = open_ledger(Settings(records_dir=tmp_path, budget_store=redis_url, budget_slice=0.1))
     assert isinstance(shared, SlicedLedger) and isinstance(shared.inner, RedisLedger)
     shared.close()
+
+
+def test_a_process_exiting_returns_its_slices(store: Store) -> None:
+    spec = {**store.spec, "mode": "exit", "budget": "sliced", "slice": 0.1, "worst": 1.0, "limit": 100.0}
+    for _ in range(2):  # two short-lived processes, each drawing on its own slice
+        process = worker({**spec, "calls": 3, "actual": 0.25})
+        assert process.wait(timeout=30) == 0
+    row = only(store.open().status(), "sliced")
+    assert (row.spent, row.reserved) == (1.5, 0.0)
+
+
+def test_slices_serve_calls_and_are_settled_when_used_up(tmp_path: Path) -> None:
+    ledger = SlicedLedger(LocalLedger(tmp_path), slice_fraction=0.1)
+    shared = LocalLedger(tmp_path)
+    window = period_window(time.time(), "day", BERLIN)
+    calls = [ledger.reserve("b", "", window, 3.0, 100.0) for _ in range(3)]  # 9 of the first 10 slice
+    assert all(isinstance(call, Reservation) for call in calls)
+    assert (only(shared.status(), "b").reserved, only(shared.status(), "b").spent) == (10.0, 0.0)
+    for call in calls:
+        assert isinstance(call, Reservation)
+        ledger.settle(call, 1.0)  # 3 spent, 7 free again in the slice
+    fourth = ledger.reserve("b", "", window, 8.0, 100.0)  # more than is free: a new slice, the old settled
+    assert isinstance(fourth, Reservation)
+    assert (only(shared.status(), "b").reserved, only(shared.status(), "b").spent) == (10.0, 3.0)
+    refused = ledger.reserve("b", "", window, 95.0, 100.0)  # 3 spent + 10 held: 87 left
+    assert isinstance(refused, Refusal) and (refused.spent, refused.reserved) == (3.0, 10.0)
+    ledger.settle(fourth, 2.0)
+    ledger.close()
+    assert (only(shared.status(), "b").reserved, only(shared.status(), "b").spent) == (0.0, 5.0)
