@@ -4,6 +4,6 @@ Only the configuration is imported here (``ai_usage_monitor.config`` needs it); 
 ``budgets.ledger``, ``budgets.seed`` and ``budgets.worst_case`` for the rest (docs/budgets.md).
 """
 
-from ai_usage_monitor.budgets.config import Budget, PeriodWindow, period_window, scope_value
+from ai_usage_monitor.budgets.config import Budget, PeriodClock, PeriodWindow, period_window, scope_value
 
-__all__ = ["Budget", "PeriodWindow", "period_window", "scope_value"]
+__all__ = ["Budget", "PeriodClock", "PeriodWindow", "period_window", "scope_value"]

@@ -6,6 +6,7 @@ time zone; see docs/budgets.md for the contract.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -18,6 +19,7 @@ __all__ = [
     "SCOPE_FIELDS",
     "Budget",
     "Period",
+    "PeriodClock",
     "PeriodWindow",
     "check_budget_channels",
     "parse_budgets",
@@ -165,6 +167,26 @@ def period_window(ts: float, period: str, tz: tzinfo) -> PeriodWindow:
     start = datetime(first.year, first.month, first.day, tzinfo=tz).timestamp()
     end = datetime(following.year, following.month, following.day, tzinfo=tz).timestamp()
     return PeriodWindow(period, label, start, end)
+
+
+class PeriodClock:
+    """``period_window`` for the hot path: the last window is kept and reused while times fall inside it."""
+
+    __slots__ = ("_window", "period", "tz")
+
+    def __init__(self, period: str, tz: tzinfo) -> None:
+        self.period = period
+        self.tz = tz
+        # replaced as a whole, so threads never see a torn window
+        self._window = PeriodWindow(period, "", math.inf, -math.inf)
+
+    def window(self, ts: float) -> PeriodWindow:
+        """The window holding Unix time ``ts`` (a comparison when it is the last one asked for)."""
+        window = self._window
+        if window.start <= ts < window.end:
+            return window
+        window = self._window = period_window(ts, self.period, self.tz)
+        return window
 
 
 def _value_of(record: Any, key: str) -> Any:

@@ -9,6 +9,7 @@ thinking budget (or the cap again). The bound's price tier and the thinking pric
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,7 @@ DEFAULT_OUTPUT_CAP = 131_072
 _IMAGE_PART_TYPES = frozenset({"image", "image_url", "input_image", "video", "video_url"})
 
 
+@functools.lru_cache(maxsize=1024)
 def output_cap(model: str) -> int:
     """The output cap of ``model``: the table's entry for it or for its longest listed prefix
     (``qwen-plus-2025-09-11`` → ``qwen-plus``), else ``DEFAULT_OUTPUT_CAP``."""
@@ -143,8 +145,10 @@ def worst_case(
     entry = pricer.price_entry(provider=provider, model=model, at=at)
     if entry is None:
         return WorstCase(input_bound, output_bound, None, 0.0, None)
-    plain, ref = pricer.cost(provider, model, input_bound, output_bound, thinking=thinking, at=at)
-    written, _ = pricer.cost(
-        provider, model, input_bound, output_bound, cache_write_tokens=input_bound, thinking=thinking, at=at
+    tier = entry.tier_index(input_bound)
+    rates = entry.tiers[tier]
+    written = input_bound if rates.cache_write_price > rates.input else 0
+    cost, ref = pricer.cost(
+        provider, model, input_bound, output_bound, cache_write_tokens=written, thinking=thinking, at=at
     )
-    return WorstCase(input_bound, output_bound, entry.tier_index(input_bound), max(plain, written), ref)
+    return WorstCase(input_bound, output_bound, tier, cost, ref)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import Field
 
-from ai_usage_monitor.budgets.config import Budget, period_window, scope_value
+from ai_usage_monitor.budgets.config import Budget, PeriodClock, period_window, scope_value
 from ai_usage_monitor.config import Settings, SettingsError
 from ai_usage_monitor.records import UsageRecord
 
@@ -186,3 +186,15 @@ def test_scope_values_of_records() -> None:
         scope_value(Budget(name="d", limit=1, scope={"function": "*"}), {"function": "实时分析"})
         == "实时分析"
     )
+
+
+def test_the_period_clock_gives_the_windows_of_period_window() -> None:
+    clock = PeriodClock("day", BERLIN)
+    instants = [
+        ts("2026-10-24T23:59:59"),
+        ts("2026-10-25T00:00"),
+        ts("2026-10-25T12:00"),
+        ts("2026-10-26T00:00"),
+    ]
+    for instant in [*instants, *reversed(instants)]:
+        assert clock.window(instant) == period_window(instant, "day", BERLIN)
