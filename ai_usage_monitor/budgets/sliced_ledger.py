@@ -2,8 +2,8 @@
 reservations from it in memory, so most calls cost a lock and a few additions instead of a transaction.
 
 A slice is an ordinary reservation in the shared ledger, so concurrent callers still cannot pass a limit.
-What it costs (docs/budgets.md): a caller may be refused while other processes hold unused slices, by at
-most one slice per process; a process killed without ``close()`` loses the spend of its open slices from
+What it costs (docs/budgets.md): a caller may be refused while other processes hold unused slices, by
+about one slice per process; a process killed without ``close()`` loses the spend of its open slices from
 the ledger when their leases end (at most one slice plus its calls in flight). Slices are returned at exit.
 """
 
@@ -74,7 +74,6 @@ class SlicedLedger(Ledger):
         self, budget: str, scope_value: str, window: PeriodWindow, amount: float, limit: float
     ) -> Reservation | Refusal:
         key = (budget, scope_value, window.label)
-        done: _Slice | None = None
         with self._lock:
             part = self._current.get(key)
             # a slice is left before half its lease has passed, so it never expires while still drawn on
@@ -83,29 +82,26 @@ class SlicedLedger(Ledger):
                 or part.free < amount
                 or time.monotonic() - part.taken_at > self.lease_seconds / 2
             ):
-                if part is not None:
-                    done = _retire(self._current, key, part)
-                got = self.inner.reserve(
-                    budget, scope_value, window, max(amount, limit * self.slice_fraction), limit
-                )
-                if (
-                    isinstance(got, Refusal) and got.amount > amount
-                ):  # near the limit: exactly what the call needs
-                    got = self.inner.reserve(budget, scope_value, window, amount, limit)
+                if part is not None and (done := _retire(self._current, key, part)) is not None:
+                    self.inner.settle(done.held, done.actual)  # first, so that its slack is not in the way
+                got = self._take_slice(budget, scope_value, window, amount, limit)
                 if isinstance(got, Refusal):
-                    part = None
-                else:
-                    part = self._current[key] = _Slice(got)
-            if part is not None:
-                part.free -= amount
-                part.inflight += 1
-                token = str(next(self._tokens))
-                self._drawn[token] = part
-        if done is not None:
-            self.inner.settle(done.held, done.actual)
-        if part is None:
-            return got
+                    return got
+                part = self._current[key] = _Slice(got)
+            part.free -= amount
+            part.inflight += 1
+            token = str(next(self._tokens))
+            self._drawn[token] = part
         return Reservation(budget, scope_value, window.label, window.end, amount, token)
+
+    def _take_slice(
+        self, budget: str, scope_value: str, window: PeriodWindow, amount: float, limit: float
+    ) -> Reservation | Refusal:
+        """A slice of the shared budget; near the limit, exactly what the call needs."""
+        got = self.inner.reserve(budget, scope_value, window, max(amount, limit * self.slice_fraction), limit)
+        if isinstance(got, Refusal) and got.amount > amount:
+            got = self.inner.reserve(budget, scope_value, window, amount, limit)
+        return got
 
     def settle(self, reservation: Reservation, actual: float) -> None:
         with self._lock:
