@@ -29,6 +29,8 @@ __all__ = ["KEY_PREFIX", "RedisLedger"]
 KEY_PREFIX = "ai_usage:budget:"
 #: keys outlive their period by this much (a late settle still finds its counter)
 _GRACE_S = 86_400
+#: seconds to connect to Redis and for each answer; a failure raises ``redis.RedisError``
+_TIMEOUT_S = 2.0
 #: how long a seeding process may take before another one takes over
 _SEED_LEASE_MS = 60_000
 
@@ -108,7 +110,10 @@ class RedisLedger(Ledger):
 
     def __init__(self, url: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         super().__init__(lease_seconds)
-        self.client: redis.Redis = redis.Redis.from_url(url)
+        # a Redis that does not answer must not hang the calls waiting on it (the URL may say otherwise)
+        self.client: redis.Redis = redis.Redis.from_url(
+            url, socket_timeout=_TIMEOUT_S, socket_connect_timeout=_TIMEOUT_S
+        )
         self._reserve = self.client.register_script(_RESERVE)
         self._settle = self.client.register_script(_SETTLE)
         self._status = self.client.register_script(_STATUS)
