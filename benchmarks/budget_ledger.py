@@ -3,7 +3,8 @@
 Backends: the local SQLite file, Redis (a throw-away ``redis-server`` on 127.0.0.1 unless ``--redis URL``),
 and each of them behind per-process slices (``budget_slice``). One budget, one scope value; every call
 reserves a worst case and settles a smaller real cost. Figures are the median of ``--repeats`` runs of
-``--calls`` calls each, in one thread and, with ``--threads N``, in N threads of one process.
+``--calls`` calls each, in one thread and, with ``--threads N``, in N threads of one process. Then the
+pure helpers the guard also runs per call (period window, scope value, worst case), best of 3.
 
     python benchmarks/budget_ledger.py
     python benchmarks/budget_ledger.py --calls 20000 --threads 4
@@ -16,16 +17,20 @@ import statistics
 import tempfile
 import threading
 import time
+import timeit
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ai_usage_monitor.budgets.config import period_window
+from ai_usage_monitor.budgets.config import Budget, PeriodClock, period_window, scope_value
 from ai_usage_monitor.budgets.ledger import Ledger, Refusal
 from ai_usage_monitor.budgets.local_ledger import LocalLedger
 from ai_usage_monitor.budgets.redis_ledger import RedisLedger
 from ai_usage_monitor.budgets.sliced_ledger import DEFAULT_SLICE_FRACTION, SlicedLedger
+from ai_usage_monitor.budgets.worst_case import worst_case
+from ai_usage_monitor.config import Settings
+from ai_usage_monitor.pricing.pricer import Pricer
 from ai_usage_monitor.testing.redis_server import RedisServer
 
 #: a ¥50 daily budget, calls reserving ¥0.05 and costing ¥0.004: a slice (2% = ¥1) serves ~250 calls
@@ -68,6 +73,31 @@ def measure(name: str, make: Callable[[], Ledger], calls: int, repeats: int, thr
     ledger.close()
 
 
+def measure_pure_helpers(calls: int) -> None:
+    """The rest of the guard's per-call budget work: the period window, the scope value, the worst case."""
+    pricer = Pricer(Settings(currency="CNY"))
+    clock = PeriodClock("day", ZoneInfo("Asia/Shanghai"))
+    budget = Budget(name="per-anchor", limit=LIMIT, scope={"anchor_id": "*"})
+    call = {"provider": "dashscope", "model": "qwen-plus", "anchor_id": "主播-7", "function": "实时分析"}
+    messages = [
+        {"role": "system", "content": "你是一个直播弹幕分析助手。"},
+        {"role": "user", "content": "请分析这段直播的弹幕情绪：" + "主播好厉害！" * 40},
+    ]
+    helpers: list[tuple[str, Callable[[], object]]] = [
+        ("PeriodClock.window", lambda: clock.window(time.time())),
+        ("scope_value", lambda: scope_value(budget, call)),
+        (
+            "worst_case (2 messages)",
+            lambda: worst_case(
+                pricer, provider="dashscope", model="qwen-plus", messages=messages, max_tokens=800
+            ),
+        ),
+    ]
+    for name, helper in helpers:
+        best = min(timeit.repeat(helper, number=calls, repeat=3)) / calls
+        print(f"{name:<26} {best * 1e6:8.2f} µs per call")
+
+
 @contextmanager
 def redis_url(given: str | None, workdir: Path) -> Iterator[str]:
     if given:
@@ -99,6 +129,7 @@ def main() -> None:
         print(f"{args.calls} calls × {args.repeats} runs, slice = {args.slice:g} of the limit")
         for name, make in backends:
             measure(name, make, args.calls, args.repeats, threads)
+    measure_pure_helpers(args.calls)
 
 
 if __name__ == "__main__":
