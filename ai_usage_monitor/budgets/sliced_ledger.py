@@ -37,6 +37,9 @@ class _Slice:
         self.taken_at = time.monotonic()
 
 
+#: seconds between two looks for idle slices to return
+_SWEEP_INTERVAL_S = 60.0
+
 _Current = dict[tuple[str, str, str], _Slice]
 
 
@@ -68,6 +71,7 @@ class SlicedLedger(Ledger):
         self._current: _Current = {}
         self._drawn: dict[str, _Slice] = {}
         self._tokens = itertools.count(1)
+        self._next_sweep = 0.0
         self._finalizer = weakref.finalize(self, _return_slices, inner, self._lock, self._current)
 
     def reserve(
@@ -84,6 +88,7 @@ class SlicedLedger(Ledger):
             ):
                 if part is not None and (done := _retire(self._current, key, part)) is not None:
                     self.inner.settle(done.held, done.actual)  # first, so that its slack is not in the way
+                self._return_stale()
                 got = self._take_slice(budget, scope_value, window, amount, limit)
                 if isinstance(got, Refusal):
                     return got
@@ -93,6 +98,19 @@ class SlicedLedger(Ledger):
             token = str(next(self._tokens))
             self._drawn[token] = part
         return Reservation(budget, scope_value, window.label, window.end, amount, token)
+
+    def _return_stale(self) -> None:
+        """Now and then, return idle slices of ended periods or past half their lease (a user who called
+        once must not hold a slice of their quota, nor this process remember it, until the process exits)."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + _SWEEP_INTERVAL_S
+        wall = time.time()
+        for key, part in list(self._current.items()):
+            stale = part.held.resets_at <= wall or now - part.taken_at > self.lease_seconds / 2
+            if stale and (done := _retire(self._current, key, part)) is not None:
+                self.inner.settle(done.held, done.actual)
 
     def _take_slice(
         self, budget: str, scope_value: str, window: PeriodWindow, amount: float, limit: float

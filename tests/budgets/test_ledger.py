@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ai_usage_monitor.budgets import sliced_ledger
 from ai_usage_monitor.budgets.config import Budget, period_window
 from ai_usage_monitor.budgets.ledger import Ledger, Refusal, Reservation, SpendStatus, open_ledger
 from ai_usage_monitor.budgets.local_ledger import LocalLedger
@@ -207,3 +208,18 @@ def test_slices_serve_calls_and_are_settled_when_used_up(tmp_path: Path) -> None
     ledger.settle(fourth, 2.0)
     ledger.close()
     assert (only(shared.status(), "b").reserved, only(shared.status(), "b").spent) == (0.0, 5.0)
+
+
+def test_idle_slices_of_ended_periods_are_returned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sliced_ledger, "_SWEEP_INTERVAL_S", 0.0)
+    ledger = SlicedLedger(LocalLedger(tmp_path), slice_fraction=0.1)
+    shared = LocalLedger(tmp_path)
+    yesterday = period_window(time.time() - 86_400, "day", BERLIN)
+    late = ledger.reserve("b", "", yesterday, 1.0, 100.0)  # a call that started before midnight
+    assert isinstance(late, Reservation)
+    ledger.settle(late, 0.5)
+    assert only(shared.status(), "b").reserved == 10.0
+    today = period_window(time.time(), "day", BERLIN)
+    assert isinstance(ledger.reserve("b", "", today, 1.0, 100.0), Reservation)
+    rows = {s.period: (s.spent, s.reserved) for s in shared.status()}
+    assert rows == {yesterday.label: (0.5, 0.0), today.label: (0.0, 10.0)}
