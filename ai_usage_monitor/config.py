@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ai_usage_monitor.budgets.config import Budget, check_budget_channels, parse_budgets
 from ai_usage_monitor.config_errors import CONFIG_ENV, SettingsError, config_file_error, settings_error
 from ai_usage_monitor.notify.channel_config import ChannelConfig, validate_channels
 
@@ -211,3 +212,38 @@ class Settings(BaseSettings):
                 f"no channel named {', '.join(map(repr, unknown))}; configured: {sorted(configured)}"
             )
         return value
+
+    # budgets (docs/budgets.md)
+    #: the ``[[budgets]]`` tables of the TOML file; a bad one is refused with one line naming it and the field
+    budgets: list[Budget] = Field(default_factory=list)
+    #: where budget spend is shared: none = a file under ``<records_dir>/.budgets/`` (every process of the
+    #: host); ``redis://host:port/db`` to share it between hosts
+    budget_store: str | None = None
+    #: seconds after which a reservation its process never settled (it died) stops holding budget
+    budget_lease_seconds: float = Field(default=900.0, gt=0)
+    #: above 0: each process reserves this fraction of a budget's limit at a time and serves its calls from
+    #: it in memory (a few µs a call instead of a shared transaction; see docs/budgets.md for what it costs)
+    budget_slice: float = Field(default=0.0, ge=0, lt=1)
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _valid_budgets(cls, value: Any, info: ValidationInfo) -> list[Budget]:
+        budgets = parse_budgets(value)
+        if "channels" in info.data:  # the channels field is declared before this one
+            check_budget_channels(budgets, info.data["channels"])
+        return budgets
+
+    @field_validator("channels", check_fields=False)
+    @classmethod
+    def _budget_channels_defined(cls, value: Any, info: ValidationInfo) -> Any:
+        """Budgets name channels of ``[channels.*]``: checked by whichever of the two fields comes second."""
+        if value is not None and "budgets" in info.data:
+            check_budget_channels(info.data["budgets"], value)
+        return value
+
+    @field_validator("budget_store")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL (or nothing for the local file)")
+        return value or None

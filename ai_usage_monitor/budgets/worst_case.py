@@ -1,0 +1,154 @@
+"""The worst-case cost of a call before it goes out: what the pre-call guard reserves (docs/budgets.md).
+
+Input tokens are not known before the call, so they are bounded from the request: every UTF-8 byte of
+text at most one token (byte-level BPE tokenizers, as Qwen's and OpenAI's, never make a token of less
+than one byte), plus a template overhead per message and per request, plus a stated bound per image.
+Output is bounded by ``max_tokens`` or the model's output cap; with thinking on, by that plus the
+thinking budget (or the cap again). The bound's price tier and the thinking price apply.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ai_usage_monitor.pricing.pricer import Pricer
+
+__all__ = [
+    "DEFAULT_OUTPUT_CAP",
+    "IMAGE_TOKEN_BOUND",
+    "MESSAGE_OVERHEAD_TOKENS",
+    "OUTPUT_CAPS",
+    "REQUEST_OVERHEAD_TOKENS",
+    "WorstCase",
+    "input_token_bound",
+    "output_cap",
+    "worst_case",
+]
+
+#: tokens a chat template adds around one message (role markers, separators); real templates add < 10
+MESSAGE_OVERHEAD_TOKENS = 16
+#: tokens added once per request (system preamble of the template, the assistant turn's opening)
+REQUEST_OVERHEAD_TOKENS = 64
+#: an image part's tokens: Qwen-VL caps an image at 16384 tokens, OpenAI's high-detail images stay below
+IMAGE_TOKEN_BOUND = 16_384
+#: the longest output a model can return when the request sets no ``max_tokens`` (documented caps)
+OUTPUT_CAPS: dict[str, int] = {
+    "qwen-max": 8_192,
+    "qwen-plus": 32_768,
+    "qwen-turbo": 16_384,
+    "qwen-flash": 32_768,
+    "qwen-long": 32_768,
+    "qwen3-max": 65_536,
+    "qwen-vl-max": 8_192,
+    "qwen-vl-plus": 8_192,
+    "deepseek-chat": 8_192,
+    "deepseek-reasoner": 65_536,
+    "gpt-4o": 16_384,
+    "gpt-4o-mini": 16_384,
+    "gpt-4.1": 32_768,
+    "gpt-4.1-mini": 32_768,
+    "gpt-4.1-nano": 32_768,
+    "gpt-5": 128_000,
+    "gpt-5-mini": 128_000,
+    "o3": 100_000,
+    "o4-mini": 100_000,
+}
+#: the cap of a model not in the table (large on purpose: an unknown model must not be under-reserved)
+DEFAULT_OUTPUT_CAP = 131_072
+_IMAGE_PART_TYPES = frozenset({"image", "image_url", "input_image", "video", "video_url"})
+
+
+@functools.lru_cache(maxsize=1024)
+def output_cap(model: str) -> int:
+    """The output cap of ``model``: the table's entry for it or for its longest listed prefix
+    (``qwen-plus-2025-09-11`` → ``qwen-plus``), else ``DEFAULT_OUTPUT_CAP``."""
+    name = model.lower().rsplit("/", 1)[-1]
+    best = ""
+    for known in OUTPUT_CAPS:
+        if (name == known or name.startswith(known + "-")) and len(known) > len(best):
+            best = known
+    return OUTPUT_CAPS[best] if best else DEFAULT_OUTPUT_CAP
+
+
+def _part_bound(part: Any) -> int:
+    """Tokens one content part can cost: text by its UTF-8 bytes, an image or video by the stated bound."""
+    if isinstance(part, str):
+        return len(part.encode("utf-8", "surrogatepass"))
+    if isinstance(part, Mapping):
+        kind = part.get("type")
+        if kind in _IMAGE_PART_TYPES or (kind is None and ("image" in part or "video" in part)):
+            return IMAGE_TOKEN_BOUND
+        text = part.get("text")
+        if isinstance(text, str) and len(part) <= 2:
+            return len(text.encode("utf-8", "surrogatepass"))
+    # anything else (tool calls, audio, unknown shapes) by the size of its JSON: every byte at most a token
+    return len(orjson.dumps(part, default=str))
+
+
+def input_token_bound(messages: Iterable[Any], *, extra: Any = None) -> int:
+    """An upper bound of the input tokens of a request: its ``messages`` (OpenAI or DashScope shape, or
+    plain strings for a prompt) and ``extra`` (tool definitions, a response format) as JSON bytes."""
+    tokens = REQUEST_OVERHEAD_TOKENS
+    for message in messages:
+        tokens += MESSAGE_OVERHEAD_TOKENS
+        if not isinstance(message, Mapping):
+            tokens += _part_bound(message)
+            continue
+        for key, value in message.items():
+            if key == "content" and isinstance(value, list):
+                tokens += sum(_part_bound(part) for part in value)
+            elif key != "role":
+                tokens += _part_bound(value)
+    if extra is not None:
+        tokens += len(orjson.dumps(extra, default=str))
+    return tokens
+
+
+@dataclass(frozen=True, slots=True)
+class WorstCase:
+    """What the guard reserves for one call and why: the token bounds, the tier, the amount."""
+
+    input_tokens: int
+    output_tokens: int
+    tier: int | None
+    cost: float
+    price_ref: str | None
+
+
+def worst_case(
+    pricer: Pricer,
+    *,
+    provider: str,
+    model: str,
+    messages: Iterable[Any],
+    extra: Any = None,
+    max_tokens: int | None = None,
+    thinking: bool = False,
+    thinking_budget: int | None = None,
+    at: float | None = None,
+) -> WorstCase:
+    """The most a call can cost (in the pricer's currency); ``cost`` 0 and ``tier`` ``None`` when unpriced.
+
+    Cache discounts only lower a cost, so none is assumed; a prompt-cache write costs more than plain input
+    on some models, so the dearer of the two is taken.
+    """
+    input_bound = input_token_bound(messages, extra=extra)
+    cap = output_cap(model)
+    output_bound = max_tokens if max_tokens is not None and max_tokens > 0 else cap
+    if thinking:
+        output_bound += thinking_budget if thinking_budget is not None and thinking_budget > 0 else cap
+    entry = pricer.price_entry(provider=provider, model=model, at=at)
+    if entry is None:
+        return WorstCase(input_bound, output_bound, None, 0.0, None)
+    tier = entry.tier_index(input_bound)
+    rates = entry.tiers[tier]
+    written = input_bound if rates.cache_write_price > rates.input else 0
+    cost, ref = pricer.cost(
+        provider, model, input_bound, output_bound, cache_write_tokens=written, thinking=thinking, at=at
+    )
+    return WorstCase(input_bound, output_bound, tier, cost, ref)
