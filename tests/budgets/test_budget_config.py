@@ -8,7 +8,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import Field
 
 from ai_usage_monitor.budgets.config import Budget, PeriodClock, period_window, scope_value
 from ai_usage_monitor.config import Settings, SettingsError
@@ -36,6 +35,9 @@ thresholds = [0.8, 0.5, 1.0]
 action = "downgrade"
 downgrade_to = "qwen-flash"
 channels = ["ops"]
+
+[channels.ops]
+type = "log"
 
 [[budgets]]
 name = "主播月度额度"
@@ -94,23 +96,15 @@ def test_duplicate_budget_names_are_refused(tmp_path: Path, monkeypatch: pytest.
     assert "\n" not in str(exc.value)
 
 
-class SettingsWithChannels(Settings):
-    """Settings once the channels field exists: a budget's channels must be defined there."""
-
-    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-
 def test_a_budget_naming_an_undefined_channel_is_refused() -> None:
     budget: Any = {"name": "daily", "limit": 5, "channels": ["ops", "dev"]}
     with pytest.raises(SettingsError, match=r"budget 'daily': field channels: unknown channel 'dev'") as exc:
-        SettingsWithChannels(channels={"ops": {"type": "log"}}, budgets=[budget])
+        Settings(channels={"ops": {"type": "log"}}, budgets=[budget])
     assert "\n" not in str(exc.value)
-    assert SettingsWithChannels(channels={"ops": {}, "dev": {}}, budgets=[budget]).budgets[0].channels == (
-        "ops",
-        "dev",
-    )
-    # without a channels setting the names cannot be checked yet: accepted
-    assert Settings(budgets=[budget]).budgets[0].channels == ("ops", "dev")
+    with pytest.raises(SettingsError, match=r"budget 'daily': field channels: unknown channel 'ops'"):
+        Settings(budgets=[budget])
+    both = {"ops": {"type": "log"}, "dev": {"type": "log"}}
+    assert Settings(channels=both, budgets=[budget]).budgets[0].channels == ("ops", "dev")
 
 
 def test_budget_store_must_be_a_redis_url() -> None:
