@@ -20,6 +20,8 @@ const RANGES = ["1h", "today", "7d", "30d", "month"];
 const KPI_PERIODS = ["current_hour", "today", "month", "selected"];
 const TOP_SLICES = 7;
 const TOP_BARS = 10;
+/** The forecast fits models: asked at most once a minute, not on every refresh. */
+const FORECAST_EVERY_MS = 60_000;
 const STORE = {
   token: "ai_usage_monitor.token",
   lang: "ai_usage_monitor.lang",
@@ -41,6 +43,8 @@ const state = {
   loading: false,
   again: false,
   waitingForToken: false,
+  forecast: null,
+  forecastAt: 0,
 };
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -84,6 +88,7 @@ async function refresh() {
       state.data = data;
       render();
     }
+    refreshForecast();
   } catch (error) {
     if (error instanceof AuthRequired) {
       askForToken();
@@ -100,6 +105,18 @@ async function refresh() {
     schedule(0);
   } else {
     schedule(state.refreshS * 1000 * (document.hidden ? 6 : 1));
+  }
+}
+
+/** The month-end forecast for the trend chart's band; without it the chart shows the past only. */
+async function refreshForecast() {
+  if (Date.now() - state.forecastAt < FORECAST_EVERY_MS) return;
+  state.forecastAt = Date.now();
+  try {
+    state.forecast = await getJson("forecast");
+    render();
+  } catch (error) {
+    console.warn("forecast refresh failed:", error.message);
   }
 }
 
@@ -218,8 +235,35 @@ function topByCost(breakdown, limit) {
   return [...rows.slice(0, limit - 1), rest];
 }
 
+/** The forecast's days from today (the trend's last day) to month end, as the trend chart's band. */
+function forecastBand(trend) {
+  const daily = state.forecast?.daily ?? [];
+  if (!trend.length || daily[0]?.date !== trend[trend.length - 1].date) return [];
+  return daily.map((day) => ({
+    label: day.date,
+    expected: day.expected,
+    low: day.low,
+    high: day.high,
+    tip: [
+      t("forecast_tip", { date: day.date }),
+      money(day.expected),
+      t("forecast_range", { low: money(day.low), high: money(day.high) }),
+    ],
+  }));
+}
+
+function renderForecastNote(band) {
+  const team = band.length ? state.forecast.forecast?.find((row) => row.key === "all") : null;
+  const text = team
+    ? t("forecast_month", { expected: money(team.expected), low: money(team.low), high: money(team.high) })
+    : "";
+  setText($("trend-forecast"), text, team ? team.expected : "");
+}
+
 function renderCharts(data) {
   const trend = data.cost_trend ?? [];
+  const band = forecastBand(trend);
+  renderForecastNote(band);
   lineChart(
     $("chart-trend"),
     trend.map((day) => ({
@@ -227,7 +271,7 @@ function renderCharts(data) {
       value: day.cost,
       tip: costTip(day.date, day),
     })),
-    { format: money, axisLabel: formatShortDate, emptyText: t("no_data"), testid: "trend-point" },
+    { format: money, axisLabel: formatShortDate, emptyText: t("no_data"), testid: "trend-point", band },
   );
   const trendTotal = trend.reduce((sum, day) => sum + day.cost, 0);
   setText($("trend-total"), `${t("total")} ${money(trendTotal)}`, trendTotal);
