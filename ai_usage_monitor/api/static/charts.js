@@ -209,7 +209,11 @@ function drawBand(root, band, bx, y) {
   const lows = path(band.map((b) => b.low)).reverse().map((step) => `L${step.slice(1)}`);
   root.append(
     svg("path", { d: `${highs.join("")}${lows.join("")}Z`, class: "forecast-band", fill: PALETTE[0] }),
-    svg("path", { d: path(band.map((b) => b.expected)).join(""), class: "line forecast-line", stroke: PALETTE[0] }),
+    svg("path", {
+      d: path(band.map((b) => b.expected)).join(""),
+      class: "line forecast-line",
+      stroke: PALETTE[0],
+    }),
   );
   band.forEach((b, j) => {
     const mark = svg("circle", {
