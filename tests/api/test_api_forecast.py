@@ -162,3 +162,49 @@ def test_weeks_of_history_are_forecast_by_holt_winters(tmp_path: Path) -> None:
     for entry in entries.values():
         assert entry["low"] <= entry["expected"] <= entry["high"]
         assert entry["expected"] >= entry["month_to_date"]
+
+
+def decile(values: list[float], q: float) -> float:
+    """The ``q`` quantile interpolated between order statistics."""
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    lo = int(position)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (position - lo)
+
+
+def test_a_week_of_history_is_the_recent_mean_computed_by_hand(tmp_path: Path) -> None:
+    now = settle_clock(margin=60.0)
+    today = now.date()
+    early, late = (now.hour + 6) % 24, (now.hour + 12) % 24
+    costs = [(0.2 + 0.03 * back, 0.1 + 0.05 * (back % 3)) for back in range(8, 0, -1)]  # oldest first
+    records = []
+    for back, (a, b) in zip(range(8, 0, -1), costs, strict=True):
+        day = today - timedelta(days=back)
+        records += [make_record(at(day, early), cost=a), make_record(at(day, late), cost=b)]
+    records.append(make_record(now.timestamp() - 20, cost=0.07))
+    settings = settings_for(tmp_path)
+    write_records(settings.records_dir, records, SHANGHAI)
+    with local_client(create_app(settings)) as client:
+        (entry,) = client.get("/api/ai_usage/forecast").json()["forecast"]
+    # by hand: the hourly profile puts sum(a) at `early` and sum(b) at `late`; the current hour has none
+    series = [a + b for a, b in costs]
+    total_a, total_b = sum(a for a, _ in costs), sum(b for _, b in costs)
+    share = ((total_a if early < now.hour else 0) + (total_b if late < now.hour else 0)) / (total_a + total_b)
+    level = sum(series[-7:]) / 7
+    errors = [cost - level for cost in series[-7:]]  # one past error only: the last week's spread instead
+    so_far = 0.07
+    today_total = so_far + (1 - share) * (so_far + (1 - share) * level)
+    before = sum(c for back, c in zip(range(8, 0, -1), series, strict=True) if back < today.day)
+    after = calendar.monthrange(today.year, today.month)[1] - today.day
+    expected = before + today_total + level * after
+    weights = [(1 - share) ** 2] + [1.0] * after
+    scale = ((sum(w * w for w in weights) + sum(weights) ** 2 / 7) / (1 + 1 / 7)) ** 0.5
+    assert entry["method"] == "recent_mean"
+    assert entry["month_to_date"] == pytest.approx(before + so_far, rel=1e-9)
+    assert entry["expected"] == pytest.approx(expected, rel=1e-9)
+    assert entry["low"] == pytest.approx(
+        max(expected + decile(errors, 0.1) * scale, before + so_far), rel=1e-9
+    )
+    assert entry["high"] == pytest.approx(expected + decile(errors, 0.9) * scale, rel=1e-9)
+    assert entry["today"]["expected"] == pytest.approx(today_total, rel=1e-9)
