@@ -379,6 +379,51 @@ def advise(
     Console(width=max(Console().width, 160)).print(table)
 
 
+class ForecastScope(enum.StrEnum):
+    all = "all"
+    model = "model"
+    function = "function"
+    anchor = "anchor"
+
+
+def _money(value: float) -> str:
+    return f"{value:,.4f}"
+
+
+@app.command()
+def forecast(
+    scope: Annotated[
+        ForecastScope, typer.Option(help="The team only, or also per model, function or anchor.")
+    ] = ForecastScope.all,
+    records_dir: RecordsDirOption = None,
+) -> None:
+    """Expected spend at month end and today, with an 80% band and the method that answered."""
+    settings = _settings(records_dir=records_dir)
+    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    from ai_usage_monitor.insights.report import build_forecast
+
+    store = _open_store(settings)
+    try:
+        data = build_forecast(store, scope.value)
+    finally:
+        store.close()
+    currency, today = data["currency"], data["today"]
+    table = Table(title=f"forecast {data['month']} ({currency})", title_justify="left")
+    for column in ("key", "month to date", "expected", "low (80%)", "high (80%)", "today", "method"):
+        table.add_column(column, justify="left" if column in ("key", "method") else "right")
+    for row in data["forecast"]:
+        money = [_money(row[k]) for k in ("month_to_date", "expected", "low", "high")]
+        table.add_row(row["key"], *money, _money(row["today"]["expected"]), row["method"])
+    console = Console(width=max(Console().width, 100))
+    console.print(table)
+    console.print(
+        f"today {today['date']}: spent {_money(today['spent'])}, expected {_money(today['expected'])} "
+        f"({_money(today['low'])}–{_money(today['high'])}) {currency}"
+    )
+    for budget in data["budgets"]:
+        console.print(f"budget {budget['name']}: runs out {budget['runs_out_at'] or 'not this period'}")
+
+
 def _add_optional_commands() -> None:
     if any(group.name == "pricing" for group in app.registered_groups):
         return

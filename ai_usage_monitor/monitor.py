@@ -95,6 +95,14 @@ class UsageMonitor:
             output_path = reports.new_report_path(self.settings.reports_path, tz=self.settings.tz)
         return reports.write_report(report, Path(output_path))
 
+    def get_forecast(self, scope: str = "all") -> dict[str, Any]:
+        """Expected spend at month end and today with an 80% band, for the team (``scope="all"``) or also
+        per ``model``, ``function`` or ``anchor`` (the ``/forecast`` shape)."""
+        from ai_usage_monitor.insights.report import build_forecast
+
+        with self._store() as store:
+            return build_forecast(store, scope)
+
     def health(self) -> dict[str, Any]:
         with self._store() as store:
             return store.health()

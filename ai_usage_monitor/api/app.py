@@ -33,6 +33,7 @@ from ai_usage_monitor.api.routes import (
     reports,
     stats,
 )
+from ai_usage_monitor.api.routes import forecast as forecast_routes
 from ai_usage_monitor.api.security import require_token
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.exporter.prometheus import UsageCollector
@@ -83,6 +84,7 @@ def create_router(settings: Settings | None = None, store: UsageStore | None = N
     guarded = [Depends(require_token)]
     for module in (stats, rankings, reports, dashboard, alerts, notifications, advice):
         router.include_router(module.router, prefix=API_PREFIX, dependencies=guarded)
+    router.include_router(forecast_routes.router, prefix=API_PREFIX, dependencies=guarded)
     router.include_router(dashboard.config_router, prefix=API_PREFIX)
     router.include_router(health.router)
     router.include_router(metrics.router)

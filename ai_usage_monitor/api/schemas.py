@@ -19,6 +19,7 @@ __all__ = [
     "AdviceReport",
     "AnchorRank",
     "Breakdown",
+    "BudgetRunOut",
     "ConfigInfo",
     "CostTrend",
     "CurrentStats",
@@ -27,6 +28,10 @@ __all__ = [
     "DashboardRange",
     "ErrorRow",
     "ExportResult",
+    "Forecast",
+    "ForecastDay",
+    "ForecastEntry",
+    "ForecastToday",
     "FunctionRank",
     "Health",
     "HourlySummary",
@@ -432,3 +437,49 @@ class AdviceReport(BaseModel):
     currency: str
     period_days: int
     items: list[AdviceItem] = Field(description="Highest monthly saving first")
+
+
+class ForecastToday(BaseModel):
+    """Today's expected total (what is spent plus the rest of the day) with its 80% band."""
+
+    expected: float
+    low: float
+    high: float
+
+
+class ForecastEntry(_Open):
+    key: str = Field(description='"all" for the team; else a model, function or anchor, or "other"')
+    month_to_date: float
+    expected: float = Field(description="Expected spend of the whole month")
+    low: float = Field(description="Low end of the 80% band")
+    high: float = Field(description="High end of the 80% band")
+    method: str = Field(description="holt_winters, trend, recent_mean or month_to_date_only")
+    today: ForecastToday
+
+
+class ForecastDay(BaseModel):
+    date: str
+    expected: float
+    low: float
+    high: float
+
+
+class BudgetRunOut(_Open):
+    name: str
+    runs_out_at: str | None = Field(
+        description="Local date the budget runs out at the current pace; null: not this period"
+    )
+
+
+class Forecast(BaseModel):
+    period: Literal["month"]
+    month: str = Field(description="YYYY-MM, configured time zone")
+    scope: str
+    currency: str
+    month_to_date: float
+    today: dict[str, Any] = Field(description="date, spent, expected, low, high of the team's day")
+    forecast: list[ForecastEntry] = Field(
+        description='"all" first, then the top values by month-to-date cost'
+    )
+    daily: list[ForecastDay] = Field(description="The team's expected spend per day from today to month end")
+    budgets: list[BudgetRunOut]

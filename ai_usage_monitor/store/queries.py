@@ -29,7 +29,9 @@ __all__ = [
     "TimeRange",
     "advice_calls",
     "cost_trend",
+    "daily_costs",
     "duration_histogram",
+    "hourly_costs",
     "iter_records",
     "latency_by_model",
     "metric_totals",
@@ -618,3 +620,37 @@ def model_traffic(store: UsageStore, rng: TimeRange) -> dict[tuple[str, str], di
         }
         for provider, model, calls, ok, avg, p50 in rows
     }
+
+
+def daily_costs(
+    store: UsageStore, days: Sequence[date], dimension: Dimension | None = None
+) -> dict[str, list[float]]:
+    """Cost per given local calendar day (oldest first, zeros included) for each value of ``dimension``
+    seen in those days (a null value under ``"unknown"``), or for all records under ``"all"``."""
+    from ai_usage_monitor.store.periods import day_start
+
+    if dimension is not None and dimension not in _DIMENSIONS:
+        raise ValueError(f"dimension must be one of {sorted(_DIMENSIONS)}, got {dimension!r}")
+    if not days:
+        return {}
+    start = day_start(store.tz, min(days))
+    end = day_start(store.tz, max(days) + timedelta(days=1))
+    day_sql, day_params = _local_day_sql(store, start, end)
+    key = "'all'" if dimension is None else f"coalesce({dimension}, '{UNKNOWN}')"
+    sql = f"SELECT {key}, {day_sql} AS d, sum(cost) FROM records{{where}} GROUP BY ALL"
+    groups = _groups(store, sql, [plus], TimeRange(start, end), select_params=day_params)
+    position = {day: i for i, day in enumerate(days)}
+    out: dict[str, list[float]] = {}
+    for (name, d), (cost,) in groups.items():
+        i = position.get(_EPOCH + timedelta(days=int(d)))
+        if i is not None:
+            out.setdefault(name, [0.0] * len(days))[i] += float(cost or 0.0)
+    return out
+
+
+def hourly_costs(store: UsageStore, rng: TimeRange) -> list[tuple[float, float]]:
+    """``(start, cost)`` per UTC clock hour in ``rng`` that has records, oldest first (local hours of the
+    day are derived from these by the caller, whose zone may shift by whole hours only)."""
+    sql = "SELECT CAST(floor(ts / 3600) AS BIGINT) AS h, sum(cost) FROM records{where} GROUP BY h"
+    groups = _groups(store, sql, [plus], rng)
+    return sorted((float(h) * 3600, float(cost or 0.0)) for (h,), (cost,) in groups.items())

@@ -23,6 +23,8 @@ const TOP_SLICES = 7;
 const TOP_BARS = 10;
 const ADVICE_DAYS = 30;
 const ADVICE_REFRESH_MS = 5 * 60 * 1000;
+/** The forecast fits models: asked at most once a minute, not on every refresh. */
+const FORECAST_EVERY_MS = 60_000;
 const STORE = {
   token: "ai_usage_monitor.token",
   lang: "ai_usage_monitor.lang",
@@ -46,6 +48,8 @@ const state = {
   loading: false,
   again: false,
   waitingForToken: false,
+  forecast: null,
+  forecastAt: 0,
 };
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -89,6 +93,7 @@ async function refresh() {
       state.data = data;
       render();
     }
+    refreshForecast();
   } catch (error) {
     if (error instanceof AuthRequired) {
       askForToken();
@@ -121,6 +126,18 @@ async function refreshAdvice() {
   }
   renderAdviceCard();
   state.adviceTimer = setTimeout(refreshAdvice, ADVICE_REFRESH_MS);
+}
+
+/** The month-end forecast for the trend chart's band; without it the chart shows the past only. */
+async function refreshForecast() {
+  if (Date.now() - state.forecastAt < FORECAST_EVERY_MS) return;
+  state.forecastAt = Date.now();
+  try {
+    state.forecast = await getJson("forecast");
+    render();
+  } catch (error) {
+    console.warn("forecast refresh failed:", error.message);
+  }
 }
 
 // ---------------------------------------------------------------- token
@@ -239,8 +256,35 @@ function topByCost(breakdown, limit) {
   return [...rows.slice(0, limit - 1), rest];
 }
 
+/** The forecast's days from today (the trend's last day) to month end, as the trend chart's band. */
+function forecastBand(trend) {
+  const daily = state.forecast?.daily ?? [];
+  if (!trend.length || daily[0]?.date !== trend[trend.length - 1].date) return [];
+  return daily.map((day) => ({
+    label: day.date,
+    expected: day.expected,
+    low: day.low,
+    high: day.high,
+    tip: [
+      t("forecast_tip", { date: day.date }),
+      money(day.expected),
+      t("forecast_range", { low: money(day.low), high: money(day.high) }),
+    ],
+  }));
+}
+
+function renderForecastNote(band) {
+  const team = band.length ? state.forecast.forecast?.find((row) => row.key === "all") : null;
+  const text = team
+    ? t("forecast_month", { expected: money(team.expected), low: money(team.low), high: money(team.high) })
+    : "";
+  setText($("trend-forecast"), text, team ? team.expected : "");
+}
+
 function renderCharts(data) {
   const trend = data.cost_trend ?? [];
+  const band = forecastBand(trend);
+  renderForecastNote(band);
   lineChart(
     $("chart-trend"),
     trend.map((day) => ({
@@ -248,7 +292,7 @@ function renderCharts(data) {
       value: day.cost,
       tip: costTip(day.date, day),
     })),
-    { format: money, axisLabel: formatShortDate, emptyText: t("no_data"), testid: "trend-point" },
+    { format: money, axisLabel: formatShortDate, emptyText: t("no_data"), testid: "trend-point", band },
   );
   const trendTotal = trend.reduce((sum, day) => sum + day.cost, 0);
   setText($("trend-total"), `${t("total")} ${money(trendTotal)}`, trendTotal);

@@ -103,21 +103,25 @@ function fitText(node, maxWidth) {
 
 /**
  * Area + line chart over evenly spaced points.
- * points: [{label, value, tip: [lines]}]; opts: {format, axisLabel(label), height, emptyText, testid}
+ * points: [{label, value, tip: [lines]}]; opts: {format, axisLabel(label), height, emptyText, testid, band}
+ * band (optional): [{label, expected, low, high, tip}] from the last point on (its first entry is that day):
+ * drawn after the points as a dashed expected line over a shaded low–high area.
  */
 export function lineChart(container, points, opts) {
-  if (unchanged(container, [points, opts.emptyText])) return;
+  const band = points.length ? (opts.band ?? []) : [];
+  if (unchanged(container, [points, opts.emptyText, band])) return;
   if (!points.length) return showEmpty(container, opts.emptyText);
   const width = Math.max(container.clientWidth, 320);
   const height = opts.height ?? 220;
-  const ticks = niceTicks(Math.max(...points.map((p) => p.value)));
+  const slots = points.length + Math.max(band.length - 1, 0);
+  const ticks = niceTicks(Math.max(...points.map((p) => p.value), ...band.map((b) => b.high)));
   const top = ticks[ticks.length - 1];
   const tickLabels = ticks.map((t) => opts.format(t));
   const left = 12 + 7 * Math.max(...tickLabels.map((t) => t.length));
   const margin = { left, right: 16, top: 14, bottom: 28 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
-  const x = (i) => margin.left + (points.length === 1 ? plotW / 2 : (i * plotW) / (points.length - 1));
+  const x = (i) => margin.left + (slots === 1 ? plotW / 2 : (i * plotW) / (slots - 1));
   const y = (v) => margin.top + plotH - (v / top) * plotH;
 
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "chart line-chart" });
@@ -141,10 +145,11 @@ export function lineChart(container, points, opts) {
       ),
     );
   });
-  const every = Math.max(1, Math.ceil(points.length / Math.max(1, Math.floor(plotW / 64))));
-  points.forEach((p, i) => {
+  const every = Math.max(1, Math.ceil(slots / Math.max(1, Math.floor(plotW / 64))));
+  const labels = [...points.map((p) => p.label), ...band.slice(1).map((b) => b.label)];
+  labels.forEach((text, i) => {
     if ((points.length - 1 - i) % every === 0) {
-      const label = opts.axisLabel ? opts.axisLabel(p.label) : p.label;
+      const label = opts.axisLabel ? opts.axisLabel(text) : text;
       root.append(
         svg("text", { x: x(i), y: height - 8, "text-anchor": "middle", class: "axis-label" }, label),
       );
@@ -162,9 +167,11 @@ export function lineChart(container, points, opts) {
     svg("path", { d: linePath, class: "line", stroke: PALETTE[0] }),
   );
 
+  if (band.length) drawBand(root, band, (j) => x(points.length - 1 + j), y);
+
   const guide = svg("line", { y1: margin.top, y2: margin.top + plotH, class: "guide", visibility: "hidden" });
   root.append(guide);
-  const slot = points.length > 1 ? plotW / (points.length - 1) : plotW;
+  const slot = slots > 1 ? plotW / (slots - 1) : plotW;
   points.forEach((p, i) => {
     const [cx, cy] = coords[i];
     const dot = svg("circle", {
@@ -193,6 +200,38 @@ export function lineChart(container, points, opts) {
     root.append(dot, hit);
   });
   container.replaceChildren(root);
+}
+
+/** The forecast band of ``lineChart``: shaded low–high, dashed expected line, one marker per day. */
+function drawBand(root, band, bx, y) {
+  const path = (values) => values.map((v, j) => `${j ? "L" : "M"}${bx(j).toFixed(1)},${y(v).toFixed(1)}`);
+  const highs = path(band.map((b) => b.high));
+  const lows = path(band.map((b) => b.low)).reverse().map((step) => `L${step.slice(1)}`);
+  root.append(
+    svg("path", { d: `${highs.join("")}${lows.join("")}Z`, class: "forecast-band", fill: PALETTE[0] }),
+    svg("path", {
+      d: path(band.map((b) => b.expected)).join(""),
+      class: "line forecast-line",
+      stroke: PALETTE[0],
+    }),
+  );
+  band.forEach((b, j) => {
+    const mark = svg("circle", {
+      cx: bx(j),
+      cy: y(b.expected),
+      r: 2,
+      class: "forecast-dot",
+      fill: PALETTE[0],
+      "data-testid": "forecast-point",
+      "data-label": b.label,
+      "data-expected": b.expected,
+      "data-low": b.low,
+      "data-high": b.high,
+      "aria-label": b.tip.join(", "),
+    });
+    hoverTip(mark, b.tip);
+    root.append(mark);
+  });
 }
 
 function arcPath(cx, cy, outer, inner, start, end) {
