@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from ai_usage_monitor.budgets.config import ALL_VALUES
 from ai_usage_monitor.insights.forecast import (
     Band,
     Engine,
@@ -39,11 +40,8 @@ PROFILE_DAYS = 28
 #: Keys forecast one by one (top by month-to-date cost); the rest are folded into ``"other"``.
 MAX_KEYS = 20
 ALL, OTHER = "all", "other"
-_BUDGET_SCOPES: tuple[tuple[Dimension, tuple[str, ...]], ...] = (
-    ("model", ("model",)),
-    ("function", ("function",)),
-    ("anchor_id", ("anchor_id", "anchor")),
-)
+#: budget scope keys whose single value has a forecast of its own
+_BUDGET_SCOPES: dict[str, Dimension] = {"model": "model", "function": "function", "anchor_id": "anchor_id"}
 #: The forecast of one value of a dimension (``None`` when it has no cost in the history).
 _Keyed = Callable[[Dimension, str], PeriodForecast | None]
 
@@ -86,36 +84,43 @@ def _hour_profile(store: UsageStore, today: date) -> list[float]:
     return profile
 
 
-def _field(item: Any, *names: str) -> Any:
-    """The first of ``names`` set on a budget (a settings model or a mapping)."""
-    for name in names:
-        value = item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
-        if value is not None:
-            return value
-    return None
-
-
 def _budgets(store: UsageStore, team: PeriodForecast, keyed: _Keyed) -> list[dict[str, Any]]:
-    """``{"name", "runs_out_at"}`` per configured budget (none until settings have ``budgets``), at the
-    pace of the model / function / anchor it names, else of the whole team; a ``day`` budget against
-    today's expected total, any other against the month's."""
+    """``{"name", "runs_out_at"}`` per configured budget, at the pace of the one model / function / anchor
+    its scope names, else of the whole team; ``hour`` and ``day`` budgets against today's expected total,
+    ``week`` ones to the end of the week, ``month`` ones to the end of the month. Per-value quotas (a
+    ``"*"`` scope) and scopes on other fields are left out: the team's pace would misstate them."""
     out = []
     for budget in getattr(store.settings, "budgets", None) or []:
-        limit = _field(budget, "limit", "amount")
-        if limit is None:
+        scope = dict(budget.scope)
+        if ALL_VALUES in scope.values() or len(scope) > 1:
             continue
         result = team
-        for dimension, names in _BUDGET_SCOPES:
-            value = _field(budget, *names)
-            if value is not None:
-                result = keyed(dimension, str(value)) or team
-        rest_of_today = (result.daily[0].day, result.today.expected - result.today_spent)
-        if str(_field(budget, "period") or "month") in ("day", "daily"):
-            day = runs_out_at(result.today_spent, float(limit), [rest_of_today])
+        dimension: Dimension | None = None
+        value = "all"
+        if scope:
+            ((field, value),) = scope.items()
+            dimension = _BUDGET_SCOPES.get(field)
+            if dimension is None:
+                continue
+            scoped = keyed(dimension, value)
+            if scoped is None:  # no cost in the window yet
+                out.append({"name": budget.name, "runs_out_at": None})
+                continue
+            result = scoped
+        today = result.daily[0].day
+        rest_of_today = (today, result.today.expected - result.today_spent)
+        if budget.period in ("hour", "day"):
+            day = runs_out_at(result.today_spent, budget.limit, [rest_of_today])
         else:
-            path = [rest_of_today, *((d.day, d.expected) for d in result.daily[1:])]
-            day = runs_out_at(result.month_to_date, float(limit), path)
-        out.append({"name": str(_field(budget, "name", "id") or ""), "runs_out_at": _iso(day)})
+            last = today + timedelta(days=6 - today.weekday()) if budget.period == "week" else None
+            ahead = [(d.day, d.expected) for d in result.daily[1:] if last is None or d.day <= last]
+            spent = result.month_to_date
+            if budget.period == "week":
+                before = [today - timedelta(days=n) for n in range(today.weekday(), 0, -1)]
+                past = daily_costs(store, before, dimension).get(value, []) if before else []
+                spent = sum(past) + result.today_spent
+            day = runs_out_at(spent, budget.limit, [rest_of_today, *ahead])
+        out.append({"name": budget.name, "runs_out_at": _iso(day)})
     return out
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import Field
 
 from ai_usage_monitor.api import create_app
 from ai_usage_monitor.config import Settings
@@ -19,12 +18,6 @@ from ai_usage_monitor.records import UsageRecord
 from tests.api.conftest import make_record, settings_for
 from tests.api.helpers import SHANGHAI, local_client, settle_clock
 from tests.support.records import write_records
-
-
-class BudgetSettings(Settings):
-    """Settings with budgets, as another part of the monitor will add them."""
-
-    budgets: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def at(day: date, hour: int) -> float:
@@ -83,8 +76,12 @@ def short(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root = tmp_path_factory.mktemp("forecast")
     now = settle_clock(margin=60.0)
     records = short_history(now)
-    budgets = [{"name": "团队月度", "limit": 1000.0}, {"name": "max", "limit": 0.0, "model": "qwen-max"}]
-    settings = BudgetSettings(**settings_for(root).model_dump(), budgets=budgets)
+    budgets = [
+        {"name": "团队月度", "period": "month", "limit": 1000.0},
+        {"name": "max", "period": "month", "limit": 0.0, "scope": {"model": "qwen-max"}},
+        {"name": "per-anchor", "period": "month", "limit": 10.0, "scope": {"anchor_id": "*"}},
+    ]
+    settings = Settings(**{**settings_for(root).model_dump(), "budgets": budgets})
     write_records(settings.records_dir, records, SHANGHAI)
     with local_client(create_app(settings)) as client:
         yield now, records, client
