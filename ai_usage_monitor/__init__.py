@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 
 
 def get_usage_monitor(records_dir: Any = None, timezone: str | None = None) -> UsageMonitor:
-    """Query the records (DESIGN §5); imported lazily so instrumented apps never load the store."""
+    """Query the records (docs/architecture.md §5); lazy, so instrumented apps never load the store."""
     from ai_usage_monitor.monitor import get_usage_monitor as _get
 
     return _get(records_dir=records_dir, timezone=timezone)

@@ -178,7 +178,7 @@ def _write_record(
 def track_ai_usage(
     function: str, model: str | None = None, *, provider: str | None = None
 ) -> Callable[[F], F]:
-    """Decorate a sync, async or generator function that makes one AI call (DESIGN §5).
+    """Decorate a sync, async or generator function that makes one AI call (docs/architecture.md §5).
 
     Each call is recorded once: by the instrumented SDK calls inside (attributed to ``function``),
     else by the decorator from the usage in what the function returned or yielded.

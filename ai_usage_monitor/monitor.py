@@ -1,4 +1,7 @@
-"""``get_usage_monitor()``: the original usage doc's Python queries over the record index (DESIGN §5)."""
+"""``get_usage_monitor()``: the original usage doc's Python queries over the record index.
+
+See docs/architecture.md §5.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""UsageRecord: the one data type every part of the monitor passes around (DESIGN §4)."""
+"""UsageRecord: the one data type every part of the monitor passes around (docs/architecture.md §4)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class UsageRecord:
     request_model: str | None = None
     #: error class or provider code on failure (e.g. ``RateLimitError``, ``InvalidParameter``)
     error_type: str | None = None
-    #: ``True`` when tokens are unknown because the provider sent no usage (see DESIGN §4)
+    #: ``True`` when tokens are unknown because the provider sent no usage (docs/architecture.md §4)
     usage_missing: bool = False
     #: input tokens written to a prompt cache (Anthropic cache creation, DashScope explicit cache);
     #: included in ``input_tokens`` like ``cached_tokens``

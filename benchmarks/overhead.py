@@ -1,4 +1,4 @@
-"""Added latency per instrumented call, and record_ai_usage throughput (DESIGN §13).
+"""Added latency per instrumented call, and record_ai_usage throughput (docs/architecture.md §13).
 
 The same OpenAI chat call (non-stream and stream) and a DashScope Generation call against the project's
 local fake provider (its own process, as a real provider would be), bare vs instrumented by

@@ -1,4 +1,5 @@
-"""The FastAPI app factory, and the router a user can mount into their own app (DESIGN §3, embedded).
+"""The FastAPI app factory, and the router a user can mount into their own app (embedded: docs/architecture.md
+§3).
 
 The router's lifespan opens the store (unless one is given), starts its tail thread so records other
 processes append show up within a second, and gives every request the store and a private metrics

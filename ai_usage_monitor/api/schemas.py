@@ -1,4 +1,4 @@
-"""Response models of the REST API (DESIGN §6): they put every route's real shape in the OpenAPI schema.
+"""Response models of the REST API (docs/architecture.md §6): every route's real shape in the OpenAPI schema.
 
 Row models allow extra keys so the store can add fields (the contract says keys may be added, never
 renamed) without the API silently dropping them.

@@ -1,5 +1,6 @@
-"""A prometheus_client ``Collector`` that computes every metric of DESIGN §7 from the record index at scrape
-time, so the numbers cover every process's records, survive restarts and agree with the REST API.
+"""A prometheus_client ``Collector`` that computes every metric of docs/architecture.md §7 from the record
+index at scrape time, so the numbers cover every process's records, survive restarts and agree with the
+REST API.
 
 Every label whose values come from the records (provider, model, function, operation, error type, and
 user / anchor when enabled) is bounded, so a flood of distinct names cannot flood a scrape: a value is cut
@@ -171,7 +172,7 @@ def _add(target: list[float], values: Values, start: Values | None) -> None:
 
 
 class UsageCollector(Collector):
-    """Every metric of DESIGN §7, computed from ``store`` at each scrape."""
+    """Every metric of docs/architecture.md §7, computed from ``store`` at each scrape."""
 
     def __init__(self, store: UsageStore) -> None:
         self.store = store

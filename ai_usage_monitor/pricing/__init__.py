@@ -1,4 +1,7 @@
-"""Prices and cost: a dated, tiered, cached-token-aware catalogue behind one ``Pricer.quote`` (DESIGN §10)."""
+"""Prices and cost: a dated, tiered, cached-token-aware catalogue behind one ``Pricer.quote``.
+
+See docs/architecture.md §10.
+"""
 
 from __future__ import annotations
 

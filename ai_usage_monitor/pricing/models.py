@@ -1,4 +1,4 @@
-"""Price data types: a dated, tiered price entry and the quote the hot path gets back (DESIGN §10)."""
+"""Price data types: a dated, tiered price entry and the quote the hot path gets back (architecture §10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a call cost: resolves a model's price entry through the layers of DESIGN §10 and applies it.
+"""What a call cost: resolves a model's price entry through the layers of architecture §10; applies it.
 
 Resolution order: prices registered in code → the override file → the built-in data files (for the
 call's provider) → genai-prices → unpriced. A provider without a data file of its own then still gets

@@ -1,4 +1,4 @@
-"""UsageStore: an incremental DuckDB index over the ``usage_*.jsonl`` record files (DESIGN §11).
+"""UsageStore: an incremental DuckDB index over the ``usage_*.jsonl`` record files (docs/architecture.md §11).
 
 Each file is tailed by byte offset: only complete lines are read (a torn last line waits for its
 newline), corrupt lines are counted and skipped, a record glued behind a torn line is salvaged, a record

@@ -103,7 +103,7 @@ UNKNOWN = "unknown"
 _DIMENSIONS = frozenset(get_args(Dimension))
 _DAY = 86400
 _EPOCH = date(1970, 1, 1)
-#: Tokens of a call: its total, else input + output; unknown counts as 0 (DESIGN §6).
+#: Tokens of a call: its total, else input + output; unknown counts as 0 (docs/architecture.md §6).
 _TOKENS = "coalesce(total_tokens, coalesce(input_tokens, 0) + coalesce(output_tokens, 0))"
 #: A call with known tokens and no price. A call whose tokens are unknown (``usage_missing``,
 #: e.g. most failures) has nothing to price: it is not counted unpriced, so a priced model never shows up.

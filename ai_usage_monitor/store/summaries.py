@@ -1,5 +1,5 @@
 """The period summaries of the original usage doc (hour, day, month, session, current stats, top users,
-cost trend) in the shapes of DESIGN §5–6, shared by the Python API and the REST routes."""
+cost trend) in the shapes of docs/architecture.md §5–6, shared by the Python API and the REST routes."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ class UsageSummary:
         return self.summary.by_function
 
     def to_dict(self) -> dict[str, Any]:
-        """The REST summary shape (DESIGN §6), with a few added keys."""
+        """The REST summary shape (docs/architecture.md §6), with a few added keys."""
         s = self.summary
         return {
             "period": self.period,

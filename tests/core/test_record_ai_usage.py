@@ -43,7 +43,7 @@ def test_original_signature_and_context(records_dir: Path) -> None:
     assert (rec["input_tokens"], rec["output_tokens"], rec["total_tokens"]) == (2000, 700, 2700)
     assert rec["provider"] == "dashscope" and rec["source"] == "manual"
     assert rec["priced"] is True and rec["currency"] == "CNY"
-    # DESIGN §10: qwen-plus tier 0 is 0.0008 in / 0.002 out CNY per 1K tokens
+    # docs/architecture.md §10: qwen-plus tier 0 is 0.0008 in / 0.002 out CNY per 1K tokens
     assert rec["cost"] == pytest.approx(2000 / 1000 * 0.0008 + 700 / 1000 * 0.002)
     assert rec["duration_ms"] == 1234.5
 

@@ -29,7 +29,7 @@ __all__ = [
     "values",
 ]
 
-#: DESIGN §10 qwen-plus prices, CNY per 1K tokens, by tier: (input, output, thinking output).
+#: docs/architecture.md §10 qwen-plus prices, CNY per 1K tokens, by tier: (input, output, thinking output).
 QWEN_PLUS_TIERS = ((0.0008, 0.002, 0.008), (0.0024, 0.02, 0.024), (0.0048, 0.048, 0.064))
 CACHED_RATIO = 0.2
 
@@ -37,7 +37,7 @@ CACHED_RATIO = 0.2
 def cost_cny(
     input_price: float, output_price: float, *, input_tokens: int, output_tokens: int, cached_tokens: int = 0
 ) -> float:
-    """A hand computation of DESIGN §10: cached input bills 20% of the input price; prices per 1K."""
+    """A hand computation (docs/architecture.md §10): cached input bills 20% of the input price; per 1K."""
     fresh = input_tokens - cached_tokens
     return (
         fresh * input_price + cached_tokens * input_price * CACHED_RATIO + output_tokens * output_price

@@ -30,9 +30,9 @@ __all__ = [
     "qwen_plus_cost",
 ]
 
-#: DESIGN §10: qwen-plus, 0–128K input tier, CNY per 1K tokens (input, output, thinking output)
+#: docs/architecture.md §10: qwen-plus, 0–128K input tier, CNY per 1K tokens (input, output, thinking output)
 QWEN_PLUS_TIER0 = (0.0008, 0.002, 0.008)
-#: DESIGN §10: implicit cache hits bill 20% of the input price
+#: docs/architecture.md §10: implicit cache hits bill 20% of the input price
 QWEN_PLUS_CACHED_SHARE = 0.2
 
 
@@ -48,7 +48,7 @@ def chat_messages(text: str) -> list[ChatCompletionMessageParam]:
 def qwen_plus_cost(
     input_tokens: int, output_tokens: int, cached_tokens: int = 0, thinking: bool = False
 ) -> float:
-    """CNY cost of a qwen-plus call below 128K input tokens, from the DESIGN §10 figures."""
+    """CNY cost of a qwen-plus call below 128K input tokens, from the docs/architecture.md §10 figures."""
     price_in, price_out, price_thinking = QWEN_PLUS_TIER0
     billed_in = (input_tokens - cached_tokens) * price_in + cached_tokens * price_in * QWEN_PLUS_CACHED_SHARE
     return (billed_in + output_tokens * (price_thinking if thinking else price_out)) / 1000

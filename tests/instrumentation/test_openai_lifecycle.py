@@ -1,7 +1,7 @@
 """Patching lifecycle, spans and raw responses of the OpenAI instrumentation, with real clients on the fake:
 ``uninstrument()`` restores the SDK's own methods, ``instrument()`` twice records once, spans carry the
-DESIGN §8 attributes, and ``with_raw_response`` / ``with_streaming_response`` calls neither crash nor lose
-their record."""
+attributes of docs/architecture.md §8, and ``with_raw_response`` / ``with_streaming_response`` calls
+neither crash nor lose their record."""
 
 from __future__ import annotations
 

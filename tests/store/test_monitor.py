@@ -1,4 +1,4 @@
-"""The Python query API of DESIGN §5 and the original doc's examples, over records a test wrote."""
+"""The Python query API (docs/architecture.md §5) and the original doc's examples, on records a test wrote."""
 
 from __future__ import annotations
 

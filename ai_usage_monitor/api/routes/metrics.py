@@ -1,4 +1,4 @@
-"""``/metrics``: the Prometheus text exposition of the app's own registry (DESIGN §7)."""
+"""``/metrics``: the Prometheus text exposition of the app's own registry (docs/architecture.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``OpenAIUsageInstrumentor``: the table of OpenAI SDK methods the monitor wraps (DESIGN §9).
+"""``OpenAIUsageInstrumentor``: the table of OpenAI SDK methods the monitor wraps (docs/architecture.md §9).
 
 Chat ``parse`` posts directly in SDK 3.x, so it is wrapped beside ``create``; if a version routes one
 through the other, the core's re-entrancy guard records the call once. ``.stream()`` helpers call
