@@ -37,6 +37,7 @@ from ai_usage_monitor.config import Settings  # noqa: E402
 from ai_usage_monitor.exporter.drops import fallback_drops_dir, read_ledgers, summarize_drops  # noqa: E402
 from ai_usage_monitor.recorder import Recorder  # noqa: E402
 from ai_usage_monitor.records import UsageRecord  # noqa: E402
+from ai_usage_monitor.store.index import UsageStore  # noqa: E402
 
 #: a writer that prints each record's id once ``record_ai_usage`` returned
 WRITER = textwrap.dedent(
@@ -172,9 +173,25 @@ def killed_writers(pad: int, rounds: int) -> dict[str, Any]:
             "acknowledged": len(acked),
             "lost": len(lost),
             "of them glued after another's torn line": len(lost & glued),
+            "missing from the index": missing_from_index(records_dir, Path(tmp) / "index", acked),
             "torn lines": torn,
             "lines": lines,
         }
+
+
+def missing_from_index(records_dir: Path, index_dir: Path, acked: list[str]) -> int:
+    """Acknowledged records the store's index does not hold after reading the folder (it salvages a record
+    glued after another process's torn prefix)."""
+    settings = Settings(records_dir=records_dir, index_dir=index_dir, timezone="UTC")
+    with UsageStore(settings) as store:
+        store.refresh()
+        with store.private_cursor() as cur:
+            cur.execute("CREATE TEMP TABLE acked AS SELECT unnest(?::VARCHAR[]) AS record_id", [acked])
+            row = cur.execute(
+                "SELECT count(*) FROM acked WHERE hash(record_id) NOT IN (SELECT record_key FROM records "
+                "WHERE record_key IS NOT NULL)"
+            ).fetchone()
+    return int(row[0]) if row else len(acked)
 
 
 def full_disk(calls: int) -> dict[str, Any]:
