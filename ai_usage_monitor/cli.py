@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ai_usage_monitor.cli_options import RecordsDirOption
 from ai_usage_monitor.config import Settings, SettingsError
 from ai_usage_monitor.config_errors import setting_origin
 from ai_usage_monitor.state import resolve_settings
@@ -37,11 +38,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _err = Console(stderr=True)
-
-RecordsDirOption = Annotated[
-    Path | None,
-    typer.Option("--records-dir", help="Folder of usage_*.jsonl files [env AI_USAGE_RECORDS_DIR]."),
-]
 
 
 class ReportFormat(enum.StrEnum):

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ai_usage_monitor.cli_options import RecordsDirOption
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.pricing.catalogue import builtin_entries
 from ai_usage_monitor.pricing.lookup import find_prices
@@ -172,10 +173,7 @@ DaysOption = Annotated[int, typer.Option(min=1, max=366, help="Calendar days end
 @pricing_app.command("unpriced")
 def unpriced(
     days: DaysOption = 30,
-    records_dir: Annotated[
-        Path | None,
-        typer.Option("--records-dir", help="Folder of usage_*.jsonl files [env AI_USAGE_RECORDS_DIR]."),
-    ] = None,
+    records_dir: RecordsDirOption = None,
 ) -> None:
     """Models the records of the last N days could not price, with their calls and tokens (money at risk)."""
     console = _console(150)
@@ -211,10 +209,7 @@ def diff(
     old: Annotated[str, typer.Argument(help=f"Prices before: a pricing TOML file, or {BUILTIN!r}.")],
     new: Annotated[str, typer.Argument(help=f"Prices after: a pricing TOML file, or {BUILTIN!r}.")],
     days: DaysOption = 30,
-    records_dir: Annotated[
-        Path | None,
-        typer.Option("--records-dir", help="Folder of usage_*.jsonl files [env AI_USAGE_RECORDS_DIR]."),
-    ] = None,
+    records_dir: RecordsDirOption = None,
 ) -> None:
     """What a change of prices does to the last N days' costs: every record re-priced with OLD and NEW.
 

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
-from contextlib import closing
 from pathlib import Path
 from types import TracebackType
 
 import redis
 
+from ai_usage_monitor.testing.processes import free_port, stop_process
+
 __all__ = ["RedisServer"]
-
-
-def _free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RedisServer:
@@ -44,7 +37,7 @@ class RedisServer:
         """Start on a free port, again on another one if the port was taken before the server bound it."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         for _attempt in range(self.attempts):
-            self.port = _free_port()
+            self.port = free_port()
             command = [
                 self.binary,
                 "--port",
@@ -80,13 +73,8 @@ class RedisServer:
             client.close()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process)
         self.process = None
 
     def __enter__(self) -> RedisServer:

@@ -3,26 +3,18 @@ for until ``/-/ready`` answers, stopped at the end. Prometheus and Alertmanager 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Self
 
 import httpx
 
+from ai_usage_monitor.testing.processes import free_port, stop_process
+
 __all__ = ["ServerProcess", "free_port"]
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (a server that cannot take a socket must be given a number)."""
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -98,13 +90,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         self.client.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
     def __enter__(self) -> Self:
         return self
