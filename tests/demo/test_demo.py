@@ -257,7 +257,7 @@ def test_demo_command_stops_on_sigterm(
     demo_process: tuple[subprocess.Popen[str], queue.Queue[str], float, Path, int],
 ) -> None:
     process, lines, _started, _records_dir, port = demo_process
-    read_until(lines, r"dashboard:\s+http", timeout=10)
+    read_until(lines, r"dashboard:\s+http", timeout=30)
     fake = read_until(lines, r"fake LLM:\s+(http://127\.0\.0\.1:\d+)", timeout=2).group(1)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0
