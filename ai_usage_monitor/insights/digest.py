@@ -230,4 +230,7 @@ def build_digest(facts: DigestFacts, language: Language) -> Message:
     if facts.advice:
         lines += ["", f"**{_t('advice', language)}**"]
         lines += [f"{i}. {_advice_line(item, cur, language)}" for i, item in enumerate(facts.advice, 1)]
-    return Message(key=period.key, title=title, body="\n".join(lines), language=language, currency=cur)
+    body = "\n".join(lines)
+    # the markdown here is bold labels only: without them the lists read as plain text (e-mail)
+    plain = body.replace("**", "")
+    return Message(key=period.key, title=title, body=body, language=language, currency=cur, text_body=plain)

@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +28,7 @@ from tests.insights.digest_records import at, digest_records, digest_settings
 from tests.notify.conftest import FAST, wait_until
 from tests.support.processes import free_port
 from tests.support.records import write_records
-from tests.support.robots import RobotReceiver, robot_receiver
+from tests.support.robots import RobotKind, RobotReceiver, robot_receiver
 
 SEND_DAY = date(2026, 11, 18)  # a Wednesday
 SECRET = "SECdigest-test"
@@ -156,6 +158,42 @@ def test_weekly_digest_on_its_weekday_only(
         a["body"]["markdown"]["text"] for a in robot.accepted if "weekly" in a["body"]["markdown"]["title"]
     )
     assert "**Spent in the 7 days**: ¥1.84 (12 calls), vs the week before +162.9% (¥0.7000)" in body
+
+
+def test_each_channel_gets_its_rendering(
+    tmp_path: Path, processes: list[_Process], smtp_inbox: tuple[Any, int]
+) -> None:
+    inbox, smtp_port = smtp_inbox
+    kinds: tuple[RobotKind, ...] = ("dingtalk", "feishu", "wecom", "slack")
+    with ExitStack() as stack:
+        robots = {kind: stack.enter_context(robot_receiver(kind)) for kind in kinds}
+        channels: dict[str, Any] = {kind: {"type": kind, "url": robots[kind].url} for kind in kinds}
+        channels["mail"] = {
+            "type": "email",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_port,
+            "starttls": False,
+            "from": "monitor@example.com",
+            "to": ["ops@example.com"],
+        }
+        settings = digest_settings(
+            tmp_path, channels=channels, digest_channels=[*kinds, "mail"], digest_language="en"
+        )
+        write_records(settings.records_dir, digest_records(SEND_DAY), SHANGHAI)
+        _start(processes, settings).scheduler().run_due(at(SEND_DAY, 9, 0))
+        wait_until(lambda: all(len(r.accepted) == 1 for r in robots.values()) and len(inbox.messages) == 1)
+    spent = "**Spent yesterday**: ¥1.18 (6 calls)"
+    assert spent in robots["dingtalk"].accepted[0]["body"]["markdown"]["text"]
+    assert spent in robots["wecom"].accepted[0]["body"]["markdown"]["content"]
+    assert spent in robots["feishu"].accepted[0]["body"]["card"]["elements"][0]["content"]
+    section = robots["slack"].accepted[0]["body"]["blocks"][1]["text"]["text"]
+    assert "*Spent yesterday*: ¥1.18 (6 calls)" in section and "**" not in section
+    mail = inbox.messages[0]
+    assert mail["Subject"] == f"AI usage daily digest {SEND_DAY - timedelta(days=1)}"
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    html = mail.get_body(preferencelist=("html",)).get_content()
+    assert "- Spent yesterday: ¥1.18 (6 calls)" in text and "**" not in text
+    assert "<h3>AI usage daily digest" in html and "1. 主播甲: ¥0.6000 (2 calls, 51%)" in html
 
 
 def _toml(path: Path, robot: RobotReceiver) -> Path:
