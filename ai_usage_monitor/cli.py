@@ -464,12 +464,11 @@ def digest(
         period, channels = queue_digest(store, kind, outbox=outbox)
     finally:
         store.close()
-    if not channels:
-        typer.echo(f"{period.key}: already sent to {', '.join(settings.digest_channels)}")
-        return
-    outbox.flush(settings.notify_timeout * 2 + 5)
-    for name in channels:
-        typer.echo(f"{period.key} → {name}: {outbox.log.status_of(period.key, name)}")
+    if channels:
+        outbox.flush(settings.notify_timeout * 2 + 5)
+    for name in settings.digest_channels:
+        before = "" if name in channels else " (queued before: not sent again)"
+        typer.echo(f"{period.key} → {name}: {outbox.log.status_of(period.key, name)}{before}")
 
 
 def _add_optional_commands() -> None:

@@ -129,7 +129,7 @@ _TEXT: dict[str, dict[Language, str]] = {
     "daily": {"zh": "AI 用量日报 {day}", "en": "AI usage daily digest {day}"},
     "weekly": {"zh": "AI 用量周报 {first} – {last}", "en": "AI usage weekly digest {first} – {last}"},
     "spent_daily": {"zh": "昨日花费", "en": "Spent yesterday"},
-    "spent_weekly": {"zh": "本周期花费", "en": "Spent in the 7 days"},
+    "spent_weekly": {"zh": "近 7 日花费", "en": "Spent in the 7 days"},
     "calls": {"zh": "{n:,} 次调用", "en": "{n:,} calls"},
     "call": {"zh": "{n:,} 次调用", "en": "{n:,} call"},
     "vs_daily": {"zh": "较上周同日", "en": "vs the same day last week"},

@@ -108,7 +108,7 @@ def test_send_delivers_once(
     assert "AI 用量日报" in robot.accepted[0]["body"]["markdown"]["content"]
     code, output = _run("--send", "--records-dir", str(records))
     assert code == 0, output
-    assert f"{key}: already sent to 群" in output
+    assert f"{key} → 群: delivered (queued before: not sent again)" in output
     assert robot.requests == 1
 
 
