@@ -420,6 +420,53 @@ def forecast(
         console.print(f"budget {budget['name']}: runs out {budget['runs_out_at'] or 'not this period'}")
 
 
+class DigestLanguage(enum.StrEnum):
+    zh = "zh"
+    en = "en"
+
+
+@app.command()
+def digest(
+    print_only: Annotated[bool, typer.Option("--print", help="Show the digest; send nothing.")] = False,
+    send: Annotated[
+        bool, typer.Option("--send", help="Send it now to digest_channels (once per day / week).")
+    ] = False,
+    weekly: Annotated[
+        bool, typer.Option("--weekly", help="The weekly digest (the 7 days to yesterday).")
+    ] = False,
+    language: Annotated[
+        DigestLanguage | None, typer.Option(help="zh or en [digest_language, else notify_language].")
+    ] = None,
+    records_dir: RecordsDirOption = None,
+) -> None:
+    """The daily (or weekly) digest: yesterday's spend against last week, top lists, forecast, advice."""
+    if print_only == send:
+        raise typer.BadParameter("give exactly one of --print and --send", param_hint="--print / --send")
+    given: dict[str, Any] = {"records_dir": records_dir, "digest_language": language and language.value}
+    settings = _settings(**given)
+    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    if send and not settings.digest_channels:
+        raise SetupError("no digest_channels are configured: name the channels to send the digest to")
+    from ai_usage_monitor.insights.digest_schedule import queue_digest, render_digest
+    from ai_usage_monitor.notify import get_outbox
+
+    kind: Literal["daily", "weekly"] = "weekly" if weekly else "daily"
+    store = _open_store(settings)
+    try:
+        if print_only:
+            typer.echo(render_digest(store, kind).markdown(link=False))
+            return
+        outbox = get_outbox(settings)
+        period, channels = queue_digest(store, kind, outbox=outbox)
+    finally:
+        store.close()
+    if channels:
+        outbox.flush(settings.notify_timeout * 2 + 5)
+    for name in settings.digest_channels:
+        before = "" if name in channels else " (queued before: not sent again)"
+        typer.echo(f"{period.key} → {name}: {outbox.log.status_of(period.key, name)}{before}")
+
+
 def _add_optional_commands() -> None:
     if any(group.name == "pricing" for group in app.registered_groups):
         return

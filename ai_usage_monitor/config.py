@@ -247,3 +247,35 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("expected a redis://, rediss:// or unix:// URL (or nothing for the local file)")
         return value or None
+
+    # digest (docs/operations.md, "Digest")
+    #: channels the daily (and weekly) digest goes to; none: no digest is sent
+    digest_channels: list[str] = Field(default_factory=list)
+    #: local time (``HH:MM``, in ``timezone``) from which the day's digest is sent
+    digest_time: str = "09:00"
+    #: the weekday the weekly digest is sent on (with that day's daily one), or ``never``
+    digest_weekly_day: Literal[
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "never"
+    ] = "monday"
+    #: the digest's language; unset: ``notify_language``
+    digest_language: Literal["zh", "en"] | None = None
+
+    @field_validator("digest_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        hours, sep, minutes = value.strip().partition(":")
+        if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+            raise ValueError(f"expected a local time as HH:MM (e.g. '09:00'), got {value!r}")
+        if not (0 <= int(hours) <= 23 and 0 <= int(minutes) <= 59):
+            raise ValueError(f"expected a local time as HH:MM (e.g. '09:00'), got {value!r}")
+        return f"{int(hours):02d}:{minutes}"
+
+    @field_validator("digest_weekly_day", "digest_language", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("digest_channels")
+    @classmethod
+    def _known_digest_channels(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return cls._known_alert_channels(value, info)

@@ -38,6 +38,7 @@ from ai_usage_monitor.api.routes import forecast as forecast_routes
 from ai_usage_monitor.api.security import require_token
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.exporter.prometheus import UsageCollector
+from ai_usage_monitor.insights.digest_schedule import DigestScheduler, start_digest
 from ai_usage_monitor.store.index import UsageStore
 
 __all__ = ["API_PREFIX", "PAGE_PATH", "STATIC_DIR", "create_app", "create_router", "mount"]
@@ -58,16 +59,20 @@ def _store_lifespan(settings: Settings | None, store: UsageStore | None) -> Call
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         owned = store is None
+        digest: DigestScheduler | None = None
         active = UsageStore(settings or Settings()) if store is None else store
         try:
             with suppress(Exception):  # logged by the store, shown by /health; the tail thread retries
                 await run_in_threadpool(active.refresh)
             active.start_tailing()
             notifications.start_outbox(active.settings)
+            digest = start_digest(active)
             registry = CollectorRegistry(auto_describe=False)
             registry.register(UsageCollector(active))
             yield {STORE_STATE_KEY: active, REGISTRY_STATE_KEY: registry}
         finally:
+            if digest is not None:
+                await run_in_threadpool(digest.stop)
             await run_in_threadpool(active.stop_tailing)
             if owned:
                 await run_in_threadpool(active.close)

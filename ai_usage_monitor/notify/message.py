@@ -59,6 +59,8 @@ class Message:
     link: str | None = None
     #: More labelled facts, shown after the standard ones (e.g. an alert's labels).
     extra: Mapping[str, str] = field(default_factory=dict)
+    #: ``body`` without markdown, for the text and HTML renderings (e-mail, log); empty: ``body`` itself.
+    text_body: str = ""
 
     def __post_init__(self) -> None:
         if not self.key.strip():
@@ -76,6 +78,10 @@ class Message:
         }
         shown = [(_LABELS[name][self.language], value) for name, value in values.items() if value]
         return shown + [(label, value) for label, value in self.extra.items()]
+
+    @property
+    def plain_body(self) -> str:
+        return self.text_body or self.body
 
     @property
     def link_label(self) -> str:
@@ -96,8 +102,8 @@ class Message:
     def text(self) -> str:
         """Plain text: for e-mail bodies, the log and robots without markdown."""
         lines = [self.title]
-        if self.body:
-            lines += ["", self.body]
+        if self.plain_body:
+            lines += ["", self.plain_body]
         facts = self.facts()
         if facts:
             lines += [""] + [f"{label}: {value}" for label, value in facts]
@@ -109,8 +115,8 @@ class Message:
         """A small HTML page (e-mail): title, body as preformatted text, facts as a table, the link."""
         esc = html.escape
         parts = [f"<h3>{esc(self.title)}</h3>"]
-        if self.body:
-            parts.append(f'<p style="white-space:pre-wrap">{esc(self.body)}</p>')
+        if self.plain_body:
+            parts.append(f'<p style="white-space:pre-wrap">{esc(self.plain_body)}</p>')
         rows = "".join(f"<tr><th align=left>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in self.facts())
         if rows:
             parts.append(f"<table>{rows}</table>")

@@ -14,7 +14,7 @@ __all__ = ["SlackChannel"]
 
 def _mrkdwn(message: Message) -> str:
     """Slack's own markup: ``*bold*`` and ``<url|label>`` instead of markdown's."""
-    lines = [message.body] if message.body else []
+    lines = [message.body.replace("**", "*")] if message.body else []
     lines += [f"*{label}*: {value}" for label, value in message.facts()]
     if message.link:
         lines.append(f"<{message.link}|{message.link_label}>")
