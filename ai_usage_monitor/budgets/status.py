@@ -9,9 +9,9 @@ records' spend of the period, which is exactly what the ledger will be seeded wi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import tzinfo
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any, Literal
 
 from ai_usage_monitor.budgets.config import Budget, PeriodWindow, period_window
 from ai_usage_monitor.budgets.ledger import SpendStatus
@@ -22,6 +22,7 @@ __all__ = [
     "Omitted",
     "RecordedSpend",
     "State",
+    "as_json",
     "build_status",
     "ratio_of",
     "state_of",
@@ -162,3 +163,13 @@ def build_status(
                 )
             )
     return status
+
+
+def as_json(status: BudgetStatus, tz: tzinfo, currency: str) -> dict[str, Any]:
+    """The REST answer (``GET /api/ai_usage/budgets``, ``ai-usage-monitor budgets --json``): reset times
+    as ISO 8601 in ``tz``."""
+    rows = [
+        {**asdict(row), "resets_at": datetime.fromtimestamp(row.resets_at, tz).isoformat()}
+        for row in status.rows
+    ]
+    return {"currency": currency, "budgets": rows, "omitted": [asdict(o) for o in status.omitted]}
