@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ai_usage_monitor.budgets.config import Budget, period_window
-from ai_usage_monitor.budgets.current import current_status
+from ai_usage_monitor.budgets.current import RecordedSpend, current_status
 from ai_usage_monitor.budgets.ledger import Reservation
 from ai_usage_monitor.budgets.redis_ledger import RedisLedger
 from ai_usage_monitor.budgets.status import state_of
@@ -82,3 +82,29 @@ def test_the_redis_ledger_is_read_and_the_records_fill_what_it_has_not_seen(
 def test_state_of(thresholds: tuple[float, ...], ratio: float, state: str) -> None:
     budget = Budget(name="b", limit=1.0, thresholds=thresholds)
     assert state_of(budget, ratio) == state
+
+
+def test_the_records_are_read_incrementally_and_a_replaced_file_from_the_start(tmp_path: Path) -> None:
+    budget = Budget(name="by-user", period="day", limit=5.0, scope={"user_id": "*"})
+    now = time.time()
+    window = period_window(now, "day", SHANGHAI)
+    read = RecordedSpend(tmp_path, SHANGHAI)
+    assert read(budget, window) == {}
+    write_records(tmp_path, [UsageRecord(timestamp=now - 3, model="m", user_id="u1", cost=1.0)], SHANGHAI)
+    assert read(budget, window) == {"u1": 1.0}
+    (path,) = tmp_path.glob("usage_*.jsonl")
+    line = UsageRecord(timestamp=now - 2, model="m", user_id="u2", cost=0.5).to_json_line()
+    with path.open("ab") as out:  # a line half written: not counted until it is whole
+        out.write(line[:20])
+    assert read(budget, window) == {"u1": 1.0}
+    with path.open("ab") as out:
+        out.write(line[20:])
+    assert read(budget, window) == {"u1": 1.0, "u2": 0.5}
+    assert read(budget, window) == {"u1": 1.0, "u2": 0.5}  # nothing new: nothing counted twice
+    # the file replaced by a shorter one (restored from a backup): read again from its start
+    path.unlink()
+    write_records(tmp_path, [UsageRecord(timestamp=now - 1, model="m", user_id="u3", cost=0.25)], SHANGHAI)
+    assert read(budget, window) == {"u3": 0.25}
+    # a budget with another scope over the same file keeps its own figures
+    team = Budget(name="team", period="day", limit=5.0)
+    assert read(team, window) == {"": 0.25}
