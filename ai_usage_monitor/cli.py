@@ -15,8 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
+import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -503,3 +505,65 @@ def main() -> None:
     except typer.Abort:
         _fail("aborted", 1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+_STATE_STYLE = {"ok": "green", "warning": "yellow", "exceeded": "bold red"}
+
+
+@app.command()
+def budgets(
+    records_dir: RecordsDirOption = None,
+    top: Annotated[int, typer.Option(help='Values listed per "*" budget, by spend (1–1000).')] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the REST answer as JSON.")] = False,
+) -> None:
+    """Every budget in its current period: spent, reserved, limit, state and when it resets."""
+    _in_range(top, 1, 1000, "--top")
+    settings = _settings(records_dir=records_dir)
+    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    from ai_usage_monitor.budgets import status as budget_status
+    from ai_usage_monitor.budgets.current import current_status
+
+    data = budget_status.as_json(current_status(settings, top_n=top), settings.tz, settings.currency)
+    if as_json:
+        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not settings.budgets:
+        _err.print("no budgets: add [[budgets]] tables to the settings TOML (AI_USAGE_CONFIG)")
+        return
+    table = Table(title=f"budgets ({data['currency']})", title_justify="left")
+    for column in (
+        "budget",
+        "scope value",
+        "period",
+        "spent",
+        "reserved",
+        "limit",
+        "used",
+        "state",
+        "resets at",
+        "action",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("spent", "reserved", "limit", "used") else "left"
+        )
+    for row in data["budgets"]:
+        value = row["scope_value"]
+        table.add_row(
+            escape(row["name"]),
+            escape(value) if value else ("-" if value == "" else "(none yet)"),
+            row["period"],
+            _money(row["spent"]),
+            _money(row["reserved"]),
+            _money(row["limit"]),
+            f"{row['ratio']:.0%}",
+            f"[{_STATE_STYLE[row['state']]}]{row['state']}[/]",
+            row["resets_at"],
+            row["action"],
+        )
+    console = Console(width=max(Console().width, 140))
+    console.print(table)
+    for more in data["omitted"]:
+        console.print(
+            f"{escape(more['name'])}: {more['count']} more values spent {_money(more['spent'])} "
+            f"(highest {more['max_ratio']:.0%} of the limit)"
+        )

@@ -26,6 +26,7 @@ from ai_usage_monitor.api.guard import add_web_guard
 from ai_usage_monitor.api.routes import (
     advice,
     alerts,
+    budgets,
     dashboard,
     health,
     metrics,
@@ -88,7 +89,7 @@ def create_router(settings: Settings | None = None, store: UsageStore | None = N
     """
     router = APIRouter(lifespan=_store_lifespan(settings, store))
     guarded = [Depends(require_token)]
-    for module in (stats, rankings, reports, dashboard, alerts, notifications, advice):
+    for module in (stats, rankings, reports, dashboard, alerts, notifications, advice, budgets):
         router.include_router(module.router, prefix=API_PREFIX, dependencies=guarded)
     router.include_router(forecast_routes.router, prefix=API_PREFIX, dependencies=guarded)
     router.include_router(dashboard.config_router, prefix=API_PREFIX)

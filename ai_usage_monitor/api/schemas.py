@@ -19,7 +19,10 @@ __all__ = [
     "AdviceReport",
     "AnchorRank",
     "Breakdown",
+    "BudgetList",
+    "BudgetOmitted",
     "BudgetRunOut",
+    "BudgetState",
     "ConfigInfo",
     "CostTrend",
     "CurrentStats",
@@ -483,3 +486,46 @@ class Forecast(BaseModel):
     )
     daily: list[ForecastDay] = Field(description="The team's expected spend per day from today to month end")
     budgets: list[BudgetRunOut]
+
+
+class BudgetState(BaseModel):
+    """One budget, or one scope value of a ``"*"`` budget, in its current period (docs/budgets.md)."""
+
+    name: str
+    period: Literal["hour", "day", "week", "month"]
+    scope: dict[str, str] = Field(description='The budget\'s scope; "*" means one budget per distinct value')
+    scope_value: str | None = Field(
+        description='"" for a budget without "*"; the value (key=value pairs joined by "," for several "*" '
+        'keys); null for a "*" budget no value has spent from this period'
+    )
+    limit: float
+    spent: float
+    reserved: float = Field(description="Held by calls in flight (their worst case) until they settle")
+    ratio: float = Field(description="spent / limit (1.0 for a zero limit)")
+    state: Literal["ok", "warning", "exceeded"] = Field(
+        description="exceeded at ratio >= 1.0; warning from the highest threshold below 1.0"
+    )
+    resets_at: str = Field(description="When the period ends, ISO 8601 in the configured time zone")
+    action: Literal["notify", "block", "downgrade"]
+    source: Literal["ledger", "records"] = Field(
+        description="ledger: the shared spend ledger; records: the period's records, the ledger has not seen "
+        "it yet"
+    )
+
+
+class BudgetOmitted(BaseModel):
+    """The scope values of a ``"*"`` budget beyond those listed."""
+
+    name: str
+    count: int
+    spent: float
+    reserved: float
+    max_ratio: float = Field(description="The highest spent / limit among them")
+
+
+class BudgetList(BaseModel):
+    currency: str
+    budgets: list[BudgetState] = Field(
+        description='Settings order; a "*" budget lists its top values by spend'
+    )
+    omitted: list[BudgetOmitted] = Field(description='Per "*" budget, how many values are not listed')

@@ -7,7 +7,7 @@ a month); the ledger runs the read once per budget and period across all process
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from ai_usage_monitor.budgets.config import Budget, PeriodWindow, scope_value
 from ai_usage_monitor.budgets.ledger import Ledger
 from ai_usage_monitor.exporter.jsonl import record_file_name
 
-__all__ = ["period_files", "seed_from_records", "spend_in_records"]
+__all__ = ["add_spend", "period_files", "seed_from_records", "spend_in_records"]
 
 logger = logging.getLogger("ai_usage_monitor")
 
@@ -30,26 +30,31 @@ def period_files(records_dir: Path, window: PeriodWindow, tz: tzinfo) -> list[Pa
     return [records_dir / record_file_name((first + timedelta(days=i)).isoformat()) for i in range(days)]
 
 
+def add_spend(spend: dict[str, float], lines: Iterable[bytes], budget: Budget, window: PeriodWindow) -> None:
+    """Add the cost of the record ``lines`` in the period to ``spend`` per scope value (bad lines skipped)."""
+    for line in lines:
+        try:
+            record = orjson.loads(line)
+            if not window.start <= record["timestamp"] < window.end:
+                continue
+            cost = float(record.get("cost") or 0.0)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+        value = scope_value(budget, record)
+        if value is not None and cost:
+            spend[value] = spend.get(value, 0.0) + cost
+
+
 def spend_in_records(records_dir: Path, tz: tzinfo, budget: Budget, window: PeriodWindow) -> dict[str, float]:
     """The cost of the period's records per scope value of ``budget`` (unreadable lines are skipped)."""
-    spend: dict[str, float] = defaultdict(float)
+    spend: dict[str, float] = {}
     for path in period_files(Path(records_dir), window, tz):
         try:
             lines = path.read_bytes().splitlines()
         except FileNotFoundError:
             continue
-        for line in lines:
-            try:
-                record = orjson.loads(line)
-                if not window.start <= record["timestamp"] < window.end:
-                    continue
-                cost = float(record.get("cost") or 0.0)
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
-            value = scope_value(budget, record)
-            if value is not None and cost:
-                spend[value] += cost
-    return dict(spend)
+        add_spend(spend, lines, budget, window)
+    return spend
 
 
 def seed_from_records(

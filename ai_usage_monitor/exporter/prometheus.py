@@ -31,7 +31,10 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from ai_usage_monitor.bounds import NAME_MAX_CHARS, cut
+from ai_usage_monitor.budgets.current import current_status
+from ai_usage_monitor.budgets.status import warning_ratio
 from ai_usage_monitor.exporter.drops import DROP_REASONS, DropTotals, read_ledgers
+from ai_usage_monitor.internal import handle_internal_error
 from ai_usage_monitor.store.periods import day_range, month_range
 from ai_usage_monitor.store.queries import (
     duration_histogram,
@@ -42,6 +45,8 @@ from ai_usage_monitor.store.queries import (
 )
 
 if TYPE_CHECKING:
+    from ai_usage_monitor.budgets.config import Budget
+    from ai_usage_monitor.budgets.status import BudgetStatus
     from ai_usage_monitor.store.index import UsageStore
 
 __all__ = [
@@ -51,6 +56,7 @@ __all__ = [
     "Promotions",
     "StickyTopN",
     "UsageCollector",
+    "budget_families",
     "exposition",
 ]
 
@@ -214,7 +220,7 @@ class UsageCollector(Collector):
         counters, histograms = self.store.incremental(
             self._families_key, self._all_time_families, keep=False, recomputes=True
         )
-        return [*counters, *self._gauges(), self._dropped(), *histograms]
+        return [*counters, *self._gauges(), *self._budgets(), self._dropped(), *histograms]
 
     def _all_time_families(self, _after: int, _upto: int, _previous: object) -> tuple[list[Metric], ...]:
         """The families that change only when records are indexed (rebuilt from cached aggregates), their
@@ -311,6 +317,18 @@ class UsageCollector(Collector):
             )
         return metrics
 
+    def _budgets(self) -> list[Metric]:
+        """The budgets' gauges (none without ``[[budgets]]``); a failure drops them from this scrape only."""
+        settings = self.store.settings
+        if not settings.budgets:
+            return []
+        try:
+            status = current_status(settings, top_n=settings.metrics_label_top_n)
+        except Exception as exc:
+            handle_internal_error("metrics.budgets", exc)
+            return []
+        return budget_families(settings.budgets, status, self.currency)
+
     def _dropped(self) -> Metric:
         """Drops from the writers' ledgers; a process's count is kept if its ledger is deleted."""
         totals = self._drops.observe(read_ledgers(self.store.settings.records_dir).items())
@@ -405,3 +423,40 @@ def _add_histograms(
             cumulative += count
             buckets.append((bound, cumulative))
         family.add_metric(list(labels), buckets, values[1])
+
+
+def budget_families(budgets: Sequence[Budget], status: BudgetStatus, currency: str) -> list[Metric]:
+    """``ai_usage_budget_{limit,spent,ratio}`` per budget and scope value in the current period, and each
+    budget's ``warning_ratio``. A ``"*"`` budget's values beyond the top N (``status.omitted``) fold into
+    ``scope_value="other"``: their summed spend, the per-value limit, and the highest ratio among them."""
+    labels = ["budget", "scope_value"]
+    limit = GaugeMetricFamily(
+        "ai_usage_budget_limit",
+        'Budget limit per period (per value of a "*" scope)',
+        labels=[*labels, "currency"],
+    )
+    spent = GaugeMetricFamily(
+        "ai_usage_budget_spent", "Spent in the budget's current period", labels=[*labels, "currency"]
+    )
+    ratio = GaugeMetricFamily(
+        "ai_usage_budget_ratio",
+        "Spent / limit in the current period (other: the highest of its values)",
+        labels=labels,
+    )
+    warning = GaugeMetricFamily(
+        "ai_usage_budget_warning_ratio",
+        "The highest threshold below 1.0: from this ratio the budget is in warning",
+        labels=["budget"],
+    )
+    rows = [(r.name, r.scope_value or "", r.limit, r.spent, r.ratio) for r in status.rows]
+    rows += [(o.name, OTHER, o.limit, o.spent, o.max_ratio) for o in status.omitted]
+    for name, value, amount, used, share in rows:
+        key = [cut(name, NAME_MAX_CHARS), cut(value, NAME_MAX_CHARS)]
+        limit.add_metric([*key, currency], amount)
+        spent.add_metric([*key, currency], used)
+        ratio.add_metric(key, share)
+    for budget in budgets:
+        warn = warning_ratio(budget)
+        if warn is not None:
+            warning.add_metric([cut(budget.name, NAME_MAX_CHARS)], warn)
+    return [limit, spent, ratio, warning]

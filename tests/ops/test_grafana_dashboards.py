@@ -1,6 +1,6 @@
 """Grafana cannot run here (Debian does not package it), so the provisioning and dashboards are checked
 as data: valid JSON, the provisioned datasource, the variables, units, layout, and budgets that agree
-with the alert thresholds. That every panel query returns data is proven in test_stack_e2e.py."""
+with the alert thresholds' gauges. That every panel query returns data is proven in test_stack_e2e.py."""
 
 from __future__ import annotations
 
@@ -188,22 +188,15 @@ def test_drilldown_says_when_anchor_or_user_labels_are_off() -> None:
                 ), panel["title"]
 
 
-def test_budget_defaults_equal_the_alert_thresholds() -> None:
+def test_budgets_come_from_the_monitors_gauges_not_constants() -> None:
     dashboard = _dashboards()["ai-usage-budgets"]
-    variables = _variables(dashboard)
-    constants = threshold_constants()
-    for name, rule in (
-        ("daily_budget", "ai_usage:daily_cost_limit"),
-        ("monthly_budget", "ai_usage:monthly_cost_limit"),
-    ):
-        var = variables[name]
-        assert var["type"] == "textbox"
-        assert float(var["query"]) == float(var["current"]["value"]) == constants[rule]
     exprs = " ".join(t["expr"] for p in _panels(dashboard) for t in p["targets"])
-    assert "$daily_budget" in exprs and "$monthly_budget" in exprs
-    assert "ai_usage:daily_cost_limit" in exprs and "ai_usage:monthly_cost_limit" in exprs
-    notes = " ".join(p["options"]["content"] for p in iter_panels(dashboard) if p["type"] == "text")
-    assert "no budget metrics" in notes
+    for gauge in ("ai_usage_budget_ratio", "ai_usage_budget_spent", "ai_usage_budget_limit"):
+        assert gauge in exprs
+    assert "ai_usage_budget_warning_ratio" in exprs
+    assert not set(threshold_constants()) & metric_names(exprs)
+    assert "$" not in exprs.replace("$__rate_interval", "")  # no dashboard variable stands for a budget
+    assert set(_variables(dashboard)) == {"datasource"}
 
 
 def test_overview_covers_what_the_issue_lists() -> None:

@@ -53,17 +53,18 @@ def test_promtool_unit_tests_pass() -> None:
 
 
 def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
-    """The unit tests really bind the rules: a daily limit moved from 200 to 300 breaks them."""
+    """The unit tests really bind the rules: a budget alert moved from 100 % to 110 % breaks them."""
     for path in rule_files():
         text = path.read_text(encoding="utf-8")
         (tmp_path / path.name).write_text(
-            text.replace("expr: vector(200)", "expr: vector(300)"), encoding="utf-8"
+            text.replace("expr: ai_usage:budget_ratio >= 1\n", "expr: ai_usage:budget_ratio >= 1.1\n"),
+            encoding="utf-8",
         )
     (tmp_path / "tests").mkdir()
     shutil.copy(PROMETHEUS_DIR / "tests" / "alerts_test.yml", tmp_path / "tests")
     result = _run("promtool", "test", "rules", tmp_path / "tests" / "alerts_test.yml")
     assert result.returncode != 0
-    assert "AIUsageDailyCostOverLimit" in result.stdout + result.stderr
+    assert "AIUsageBudgetOverLimit" in result.stdout + result.stderr
 
 
 def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
@@ -82,7 +83,8 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
 @pytest.mark.parametrize(
     "alert",
     [
-        "AIUsageDailyCostOverLimit",
+        "AIUsageBudgetOverLimit",
+        "AIUsageBudgetNearLimit",
         "AIUsageCostSpike",
         "AIUsageErrorRateHigh",
         "AIUsageUnpricedModel",
@@ -108,8 +110,6 @@ def test_every_alert_is_labelled_for_routing_and_explained() -> None:
 def test_thresholds_are_named_constants_used_by_the_alerts() -> None:
     constants = threshold_constants()
     assert {
-        "ai_usage:daily_cost_limit",
-        "ai_usage:monthly_cost_limit",
         "ai_usage:error_ratio_limit",
         "ai_usage:p95_latency_limit_seconds",
         "ai_usage:no_records_limit_seconds",
@@ -150,7 +150,7 @@ def test_amtool_routes_a_monitor_alert_to_the_webhook() -> None:
         "test",
         "--config.file",
         PROMETHEUS_DIR / "alertmanager.yml",
-        "alertname=AIUsageDailyCostOverLimit",
+        "alertname=AIUsageBudgetOverLimit",
         "service=ai-usage-monitor",
         "currency=CNY",
     )

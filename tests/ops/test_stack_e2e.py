@@ -2,11 +2,12 @@
 scrape and alerting config with local addresses) and Alertmanager (production routing).
 
 Proves that every Grafana panel query returns data, that every metric a panel or rule selects is one
-/metrics exposes, and that records over the daily limit reach the monitor's webhook as a firing alert.
+/metrics exposes, and that records over a daily budget reach the monitor's webhook as a firing alert.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +32,6 @@ from tests.ops._support import (
     recorded_names,
     rule_files,
     substitute,
-    threshold_constants,
     variable_values,
 )
 from tests.support.alertmanager import AlertmanagerServer
@@ -95,8 +95,16 @@ def _batch(plus: tuple[float, float], max_: tuple[float, float]) -> list[UsageRe
     ]
 
 
+#: the monitor's budgets: the first batch (215 CNY, anchor_1 120 of it) passes the daily one and brings
+#: anchor_1 to 80 % of its quota, its warning threshold
+BUDGETS = [
+    {"name": "daily-total", "period": "day", "limit": 200.0},
+    {"name": "主播月度额度", "period": "month", "limit": 150.0, "scope": {"anchor_id": "*"}},
+]
+
+
 def _first_batch() -> list[UsageRecord]:
-    """Worth 215 CNY today: over the 200 CNY daily limit of prometheus/rules.yml."""
+    """Worth 215 CNY today: over the 200 CNY daily budget of ``BUDGETS``."""
     return _batch(plus=(120.0, 1234.5), max_=(95.0, 5600.0))
 
 
@@ -158,6 +166,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         metrics_user_labels=True,
         metrics_anchor_labels=True,
         raise_internal_errors=True,
+        budgets=BUDGETS,
     )
     with serve_monitor(settings) as monitor_url:
         alertmanager = AlertmanagerServer.start(base / "alertmanager", _alertmanager_config(monitor_url))
@@ -240,18 +249,18 @@ def test_every_metric_a_panel_or_rule_selects_is_exposed(stack: Stack) -> None:
 def test_recording_rules_agree_with_the_records(stack: Stack) -> None:
     cost_today = stack.prometheus.query_value("ai_usage:cost_today")
     assert cost_today == pytest.approx(stack.total_cost)
-    limit = stack.prometheus.query_value("ai_usage:daily_cost_limit")
-    assert limit == threshold_constants()["ai_usage:daily_cost_limit"]
-    assert stack.total_cost > limit, "the test records must break the production daily limit"
+    ratio = stack.prometheus.query_value('ai_usage:budget_ratio{budget="daily-total"}')
+    assert ratio == pytest.approx(stack.total_cost / BUDGETS[0]["limit"])
+    assert ratio >= 1, "the test records must pass the daily budget"
 
 
-def test_daily_limit_alert_reaches_the_monitor_through_alertmanager(stack: Stack) -> None:
+def test_budget_alert_reaches_the_monitor_through_alertmanager(stack: Stack) -> None:
     deadline = time.monotonic() + 45
     received: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         answer = httpx.get(f"{stack.monitor_url}/api/ai_usage/alerts", params={"status": "firing"}, timeout=5)
         assert answer.status_code == 200, answer.text
-        received = [a for a in answer.json()["alerts"] if a["alertname"] == "AIUsageDailyCostOverLimit"]
+        received = [a for a in answer.json()["alerts"] if a["alertname"] == "AIUsageBudgetOverLimit"]
         if received:
             break
         time.sleep(0.5)
@@ -259,17 +268,19 @@ def test_daily_limit_alert_reaches_the_monitor_through_alertmanager(stack: Stack
         a["labels"]["alertname"] for a in stack.prometheus.alerts() if a["state"] == "firing"
     ]
     assert received, (
-        f"no AIUsageDailyCostOverLimit at the webhook; Prometheus firing: {firing_in_prometheus}; "
+        f"no AIUsageBudgetOverLimit at the webhook; Prometheus firing: {firing_in_prometheus}; "
         f"Alertmanager holds: {[a['labels'] for a in stack.alertmanager.alerts()]}\n"
         f"{stack.alertmanager.log_tail()}"
     )
     alert = received[0]
-    assert alert["labels"]["currency"] == "CNY"
+    assert alert["labels"]["budget"] == "daily-total"
     assert alert["labels"]["service"] == "ai-usage-monitor"
     assert alert["severity"] == "critical"
     # the value of the evaluation Prometheus last sent: before or after the second batch arrived
-    amounts = {f"{stack.first_batch_cost:.2f}", f"{stack.total_cost:.2f}"}
-    assert alert["summary"] in {f"AI spend today is {amount} CNY, over the daily limit" for amount in amounts}
+    shown = re.fullmatch(r"Budget daily-total is at ([0-9.]+)% of its limit", alert["summary"])
+    assert shown, alert["summary"]
+    shares = [100 * cost / BUDGETS[0]["limit"] for cost in (stack.first_batch_cost, stack.total_cost)]
+    assert any(abs(float(shown.group(1)) - share) < 0.06 for share in shares), (alert["summary"], shares)
     assert alert["receiver"] == "ai-usage-monitor"
     assert "/graph?g0.expr=" in alert["generator_url"]
-    assert "AIUsageDailyCostOverLimit" in firing_in_prometheus
+    assert "AIUsageBudgetOverLimit" in firing_in_prometheus

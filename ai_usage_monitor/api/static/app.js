@@ -1,6 +1,7 @@
 // The dashboard: reads /api/ai_usage/dashboard every few seconds and updates the page in place.
 
 import { renderAdvice } from "./advice.js";
+import { renderBudgets } from "./budgets.js";
 import { barChart, donutChart, lineChart, stackedBar } from "./charts.js";
 import { setText, syncRows } from "./dom.js";
 import {
@@ -25,6 +26,8 @@ const ADVICE_DAYS = 30;
 const ADVICE_REFRESH_MS = 5 * 60 * 1000;
 /** The forecast fits models: asked at most once a minute, not on every refresh. */
 const FORECAST_EVERY_MS = 60_000;
+/** The budgets' status may read a period's records: asked at most every 10 s. */
+const BUDGETS_EVERY_MS = 10_000;
 const STORE = {
   token: "ai_usage_monitor.token",
   lang: "ai_usage_monitor.lang",
@@ -50,6 +53,8 @@ const state = {
   waitingForToken: false,
   forecast: null,
   forecastAt: 0,
+  budgets: null,
+  budgetsAt: 0,
 };
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -94,6 +99,7 @@ async function refresh() {
       render();
     }
     refreshForecast();
+    refreshBudgets();
   } catch (error) {
     if (error instanceof AuthRequired) {
       askForToken();
@@ -126,6 +132,20 @@ async function refreshAdvice() {
   }
   renderAdviceCard();
   state.adviceTimer = setTimeout(refreshAdvice, ADVICE_REFRESH_MS);
+}
+
+/** The budgets card's data (its run-out dates come from the forecast). */
+async function refreshBudgets() {
+  if (Date.now() - state.budgetsAt < BUDGETS_EVERY_MS) return;
+  state.budgetsAt = Date.now();
+  try {
+    state.budgets = await getJson("budgets");
+  } catch (error) {
+    if (error instanceof AuthRequired) return;
+    state.budgets = error;
+    console.warn("budgets refresh failed:", error.message);
+  }
+  renderBudgetsCard();
 }
 
 /** The month-end forecast for the trend chart's band; without it the chart shows the past only. */
@@ -461,6 +481,18 @@ function renderAdviceCard() {
   renderAdvice($("table-advice"), state.advice, { t, money: adviceMoney, nameOr });
 }
 
+function renderBudgetsCard() {
+  const currency = state.budgets?.currency ?? state.data?.currency ?? "CNY";
+  const timeZone = state.data?.timezone;
+  renderBudgets($("table-budgets"), state.budgets, state.forecast, {
+    t,
+    money: (value) => formatMoney(value, currency),
+    dateTime: (iso) => formatDateTime(Date.parse(iso) / 1000, timeZone),
+    card: $("panel-budgets"),
+    omittedNode: $("budgets-omitted"),
+  });
+}
+
 function renderRangePicker() {
   for (const button of document.querySelectorAll("[data-range]")) {
     const active = button.dataset.range === state.range;
@@ -479,6 +511,7 @@ function render() {
   renderCharts(data);
   renderTables(data);
   renderAdviceCard();
+  renderBudgetsCard();
   document.body.dataset.ready = "true";
 }
 
