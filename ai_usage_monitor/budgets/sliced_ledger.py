@@ -121,18 +121,17 @@ class SlicedLedger(Ledger):
             got = self.inner.reserve(budget, scope_value, window, amount, limit)
         return got
 
-    def settle(self, reservation: Reservation, actual: float) -> None:
+    def settle(self, reservation: Reservation, actual: float) -> float | None:
         with self._lock:
             part = self._drawn.pop(reservation.token)
             part.actual += actual
             part.inflight -= 1
             part.free += reservation.amount - actual
             returned = part.retired and part.inflight == 0
-        if returned:
-            self.inner.settle(part.held, part.actual)
+        return self.inner.settle(part.held, part.actual) if returned else None
 
-    def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> None:
-        self.inner.add(budget, scope_value, window, actual)
+    def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> float | None:
+        return self.inner.add(budget, scope_value, window, actual)
 
     def status(self) -> list[SpendStatus]:
         return self.inner.status()

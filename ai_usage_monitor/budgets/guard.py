@@ -1,0 +1,200 @@
+"""The pre-call budget guard: before an instrumented call goes out, reserve its worst case on every
+``block`` and ``downgrade`` budget it matches; refuse it (``BudgetExceeded``) or switch its model when a
+budget cannot afford it; settle the reservations to the real cost when the call's record is made.
+
+``notify`` budgets never hold anything back: the call's cost is added when it ends. Every counted spend
+is checked against the budget's alert thresholds (``ThresholdAlerts``). See docs/budgets.md.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ai_usage_monitor.budgets.alerts import ThresholdAlerts
+from ai_usage_monitor.budgets.config import Budget, PeriodClock, PeriodWindow, scope_value
+from ai_usage_monitor.budgets.exceeded import BudgetExceeded
+from ai_usage_monitor.budgets.ledger import Ledger, Refusal, Reservation, open_ledger
+from ai_usage_monitor.budgets.request_bounds import request_bounds
+from ai_usage_monitor.budgets.seed import seed_from_records
+from ai_usage_monitor.budgets.worst_case import worst_case
+
+if TYPE_CHECKING:
+    from ai_usage_monitor.config import Settings
+    from ai_usage_monitor.context import UsageContext
+    from ai_usage_monitor.instrumentation.core import CallInfo
+    from ai_usage_monitor.pricing import Pricer
+    from ai_usage_monitor.records import UsageRecord
+
+__all__ = ["DOWNGRADED_FROM_TAG", "BudgetGuard", "Ticket"]
+
+#: the record tag naming the model a ``downgrade`` budget switched the call from
+DOWNGRADED_FROM_TAG = "downgraded_from"
+#: the record tag naming the budget that switched it
+DOWNGRADED_BY_TAG = "downgraded_by"
+_ACTION_ORDER = {"downgrade": 0, "block": 1, "notify": 2}
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What the guard holds for one call until its record is made."""
+
+    held: list[tuple[Budget, PeriodWindow, Reservation]] = field(default_factory=list)
+    #: counters the call's cost is added to without a reservation (``notify`` budgets)
+    counted: list[tuple[Budget, str, PeriodWindow]] = field(default_factory=list)
+    downgraded_from: str | None = None
+    downgraded_by: str | None = None
+
+
+class BudgetGuard:
+    """The budgets of one settings object over one ledger; shared by every thread of the process."""
+
+    def __init__(self, settings: Settings, pricer: Pricer, ledger: Ledger | None = None) -> None:
+        self.settings = settings
+        self.pricer = pricer
+        self.ledger = ledger if ledger is not None else open_ledger(settings)
+        # downgrade budgets first (a switched model lowers what the others reserve), notify last
+        self.budgets = sorted(settings.budgets, key=lambda b: _ACTION_ORDER[b.action])
+        self._clocks = {budget.name: PeriodClock(budget.period, settings.tz) for budget in self.budgets}
+        self._seeded: set[tuple[str, str]] = set()
+        self._seed_lock = threading.Lock()
+        self.alerts = ThresholdAlerts(settings)
+
+    def window(self, budget: Budget, ts: float) -> PeriodWindow:
+        """The budget's period holding ``ts``, its recorded spend counted in the ledger once."""
+        window = self._clocks[budget.name].window(ts)
+        key = (budget.name, window.label)
+        if key not in self._seeded:
+            with self._seed_lock:
+                seed_from_records(self.ledger, budget, window, self.settings.records_dir, self.settings.tz)
+                self._seeded.add(key)
+        return window
+
+    def before(
+        self,
+        call: CallInfo,
+        ctx: UsageContext,
+        fallback_model: str | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> tuple[Ticket | None, tuple[Any, ...]]:
+        """Reserve the call's worst case on its budgets; returns the ticket (``None``: no budget matches)
+        and the positional arguments to call with (a downgrade may change a positional model).
+
+        Raises ``BudgetExceeded`` (nothing left held) when a ``block`` budget cannot afford the call.
+        """
+        model = call.request_model or fallback_model or ""
+        subject = {
+            "provider": call.provider,
+            "model": model,
+            "function": ctx.function,
+            "user_id": ctx.user_id,
+            "anchor_id": ctx.anchor_id,
+            "session_id": ctx.session_id,
+            "tags": ctx.tags,
+        }
+        matched = [(b, v) for b in self.budgets if (v := scope_value(b, subject)) is not None]
+        if not matched:
+            return None, args
+        ticket = Ticket()
+        now = time.time()
+        cost: float | None = None
+        for budget, value in matched:
+            window = self.window(budget, now)
+            if budget.action == "notify":
+                ticket.counted.append((budget, value, window))
+                continue
+            if cost is None:
+                cost = self._worst_case(call, model, args, kwargs, now)
+            got = self.ledger.reserve(budget.name, value, window, cost, budget.limit)
+            if isinstance(got, Reservation):
+                ticket.held.append((budget, window, got))
+            elif budget.action == "downgrade" and ticket.downgraded_from is None and budget.downgrade_to:
+                args = _switch_model(call, args, kwargs, budget.downgrade_to)
+                ticket.downgraded_from, ticket.downgraded_by = model, budget.name
+                model, cost = budget.downgrade_to, None
+                ticket.counted.append((budget, value, window))
+            elif budget.action == "downgrade":  # already switched: the cheaper call goes out, counted
+                ticket.counted.append((budget, value, window))
+            else:
+                self.release(ticket)
+                raise self._exceeded(budget, got)
+        return ticket, args
+
+    def _worst_case(
+        self, call: CallInfo, model: str, args: tuple[Any, ...], kwargs: dict[str, Any], now: float
+    ) -> float:
+        bounds = request_bounds(args, kwargs, thinking=call.thinking)
+        return worst_case(
+            self.pricer,
+            provider=call.provider,
+            model=model,
+            messages=bounds.messages,
+            extra=bounds.extra,
+            max_tokens=bounds.max_tokens,
+            thinking=bounds.thinking,
+            thinking_budget=bounds.thinking_budget,
+            at=now,
+        ).cost
+
+    def _exceeded(self, budget: Budget, refusal: Refusal) -> BudgetExceeded:
+        return BudgetExceeded(
+            budget.name,
+            refusal.scope_value,
+            spent=refusal.spent,
+            reserved=refusal.reserved,
+            limit=refusal.limit,
+            needed=refusal.amount,
+            period=refusal.period,
+            resets_at=refusal.resets_at,
+            currency=self.settings.currency,
+            tz=self.settings.tz,
+        )
+
+    def release(self, ticket: Ticket) -> None:
+        """Give back what a call that never went out held."""
+        held, ticket.held = ticket.held, []
+        for _, _, reservation in held:
+            self.ledger.settle(reservation, 0.0)
+
+    def after(self, ticket: Ticket, record: UsageRecord) -> None:
+        """Settle the call's reservations to its real cost, add it to the other counters, then alert."""
+        if ticket.downgraded_from is not None:
+            record.tags[DOWNGRADED_FROM_TAG] = ticket.downgraded_from
+            record.tags[DOWNGRADED_BY_TAG] = ticket.downgraded_by or ""
+        cost = record.cost if record.cost > 0 else 0.0  # NaN and unpriced calls count as nothing
+        held, ticket.held = ticket.held, []
+        for budget, window, reservation in held:
+            spent = self.ledger.settle(reservation, cost)
+            self.alerts.check(budget, reservation.scope_value, window, spent)
+        if cost:
+            for budget, value, window in ticket.counted:
+                self.alerts.check(budget, value, window, self.ledger.add(budget.name, value, window, cost))
+
+    def add(self, record: UsageRecord) -> None:
+        """Count a record made outside the instrumented calls (``record_ai_usage``); never refused."""
+        cost = record.cost
+        if not cost > 0:
+            return
+        for budget in self.budgets:
+            value = scope_value(budget, record)
+            if value is not None:
+                window = self.window(budget, record.timestamp)
+                self.alerts.check(budget, value, window, self.ledger.add(budget.name, value, window, cost))
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def _switch_model(
+    call: CallInfo, args: tuple[Any, ...], kwargs: dict[str, Any], model: str
+) -> tuple[Any, ...]:
+    """Send the call to ``model``: the ``model`` keyword, or DashScope's positional first argument."""
+    if "model" in kwargs or not args:
+        kwargs["model"] = model
+    else:
+        args = (model, *args[1:])
+    call.request_model = model
+    return args
