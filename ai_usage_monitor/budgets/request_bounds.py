@@ -13,11 +13,20 @@ from typing import Any
 
 __all__ = ["RequestBounds", "request_bounds"]
 
-_MESSAGE_KEYS = ("messages", "input", "prompt")
-#: request parts billed as input besides the messages (tool definitions, system prompts, history)
-_EXTRA_KEYS = ("tools", "functions", "system", "instructions", "response_format", "history", "tool_choice")
-_MAX_TOKEN_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-_THINKING_BUDGET_KEYS = ("thinking_budget",)
+#: what each request keyword says: input messages, other billed input, the output cap, the thinking
+#: budget, or a mapping holding some of those (DashScope ``parameters``, OpenAI ``extra_body``)
+_ROLES: dict[str, str] = {
+    **dict.fromkeys(("messages", "input", "prompt"), "messages"),
+    **dict.fromkeys(
+        ("tools", "functions", "system", "instructions", "response_format", "history", "tool_choice"), "extra"
+    ),
+    **dict.fromkeys(("max_tokens", "max_completion_tokens", "max_output_tokens"), "max_tokens"),
+    "thinking_budget": "thinking_budget",
+    "parameters": "nested",
+    "extra_body": "nested",
+    "enable_thinking": "thinking",
+    "thinking": "anthropic_thinking",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,42 +44,46 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _first_count(keys: tuple[str, ...], *sources: Any) -> int | None:
-    for source in sources:
-        if isinstance(source, Mapping):
-            for key in keys:
-                found = _count(source.get(key))
-                if found is not None:
-                    return found
-    return None
-
-
 def request_bounds(args: tuple[Any, ...], kwargs: Mapping[str, Any], *, thinking: bool) -> RequestBounds:
-    """Read the bounds of one call; ``args`` after the first (DashScope's positional prompt) are input."""
+    """Read the bounds of one call; ``args`` after the first (DashScope's positional prompt) are input.
+
+    One pass over the keywords the caller gave (a few), rather than a look-up of every known name."""
     messages: list[Any] = []
-    for key in _MESSAGE_KEYS:
-        value = kwargs.get(key)
-        if not value:
+    extra: dict[str, Any] = {}
+    found: dict[str, Any] = {}
+    nested: list[Mapping[str, Any]] = []
+    for key, value in kwargs.items():
+        role = _ROLES.get(key)
+        if role is None or not value:
             continue
-        if isinstance(value, list | tuple):
+        if role == "messages" and isinstance(value, list | tuple):
             messages.extend(value)
-        else:
+        elif role == "messages":
             messages.append(value)
-    extra = {key: kwargs[key] for key in _EXTRA_KEYS if kwargs.get(key)}
+        elif role == "extra":
+            extra[key] = value
+        elif role == "nested":
+            if isinstance(value, Mapping):
+                nested.append(value)
+        else:
+            found.setdefault(role, value)
+    for mapping in nested:  # the top-level keyword wins over the same name inside a mapping
+        for key, value in mapping.items():
+            role = _ROLES.get(key)
+            if role in ("max_tokens", "thinking_budget", "thinking") and value:
+                found.setdefault(role, value)
     if len(args) > 1:
         extra["positional"] = list(args[1:])
-    parameters = kwargs.get("parameters")
-    extra_body = kwargs.get("extra_body")
-    anthropic_thinking = kwargs.get("thinking")
-    thinks = thinking or (isinstance(extra_body, Mapping) and bool(extra_body.get("enable_thinking")))
-    budget = _first_count(_THINKING_BUDGET_KEYS, kwargs, parameters, extra_body)
-    if isinstance(anthropic_thinking, Mapping) and anthropic_thinking.get("type") == "enabled":
+    budget = _count(found.get("thinking_budget"))
+    thinks = thinking or bool(found.get("thinking"))
+    anthropic = found.get("anthropic_thinking")
+    if isinstance(anthropic, Mapping) and anthropic.get("type") == "enabled":
         thinks = True
-        budget = budget or _count(anthropic_thinking.get("budget_tokens"))
+        budget = budget or _count(anthropic.get("budget_tokens"))
     return RequestBounds(
         messages=messages,
         extra=extra or None,
-        max_tokens=_first_count(_MAX_TOKEN_KEYS, kwargs, parameters, extra_body),
+        max_tokens=_count(found.get("max_tokens")),
         thinking=thinks,
         thinking_budget=budget,
     )
