@@ -19,7 +19,7 @@ from ai_usage_monitor.budgets.exceeded import BudgetExceeded
 from ai_usage_monitor.budgets.ledger import Ledger, Refusal, Reservation, open_ledger
 from ai_usage_monitor.budgets.request_bounds import request_bounds
 from ai_usage_monitor.budgets.seed import seed_from_records
-from ai_usage_monitor.budgets.worst_case import worst_case
+from ai_usage_monitor.budgets.worst_case import WorstCaseRates
 
 if TYPE_CHECKING:
     from ai_usage_monitor.config import Settings
@@ -54,6 +54,7 @@ class BudgetGuard:
     def __init__(self, settings: Settings, pricer: Pricer, ledger: Ledger | None = None) -> None:
         self.settings = settings
         self.pricer = pricer
+        self.rates = WorstCaseRates(pricer)
         self.ledger = ledger if ledger is not None else open_ledger(settings)
         # downgrade budgets first (a switched model lowers what the others reserve), notify last
         self.budgets = sorted(settings.budgets, key=lambda b: _ACTION_ORDER[b.action])
@@ -107,7 +108,7 @@ class BudgetGuard:
                 ticket.counted.append((budget, value, window))
                 continue
             if cost is None:
-                cost = self._worst_case(call, model, args, kwargs, now)
+                cost = self._worst_case(call, model, args, kwargs)
             got = self.ledger.reserve(budget.name, value, window, cost, budget.limit)
             if isinstance(got, Reservation):
                 ticket.held.append((budget, window, got))
@@ -123,12 +124,9 @@ class BudgetGuard:
                 raise self._exceeded(budget, got)
         return ticket, args
 
-    def _worst_case(
-        self, call: CallInfo, model: str, args: tuple[Any, ...], kwargs: dict[str, Any], now: float
-    ) -> float:
+    def _worst_case(self, call: CallInfo, model: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
         bounds = request_bounds(args, kwargs, thinking=call.thinking)
-        return worst_case(
-            self.pricer,
+        return self.rates.cost(
             provider=call.provider,
             model=model,
             messages=bounds.messages,
@@ -136,8 +134,7 @@ class BudgetGuard:
             max_tokens=bounds.max_tokens,
             thinking=bounds.thinking,
             thinking_budget=bounds.thinking_budget,
-            at=now,
-        ).cost
+        )
 
     def _exceeded(self, budget: Budget, refusal: Refusal) -> BudgetExceeded:
         return BudgetExceeded(
