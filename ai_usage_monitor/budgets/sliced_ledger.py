@@ -10,6 +10,7 @@ the ledger when their leases end (at most one slice plus its calls in flight). S
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 import weakref
@@ -60,6 +61,11 @@ def _return_slices(inner: Ledger, lock: threading.Lock, current: _Current) -> No
     inner.close()
 
 
+def _forget_in_child(ledger: SlicedLedger | None) -> None:
+    if ledger is not None:
+        ledger._forget_slices()
+
+
 class SlicedLedger(Ledger):
     """Serves reservations from per-process slices of ``inner``; settles a slice when it is used up."""
 
@@ -73,6 +79,17 @@ class SlicedLedger(Ledger):
         self._tokens = itertools.count(1)
         self._next_sweep = 0.0
         self._finalizer = weakref.finalize(self, _return_slices, inner, self._lock, self._current)
+        if hasattr(os, "register_at_fork"):  # POSIX
+            alive = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _forget_in_child(alive()))
+
+    def _forget_slices(self) -> None:
+        """In a forked child: the inherited slices are the parent's to draw on and settle, not this one's."""
+        self._finalizer.detach()
+        self._lock = threading.Lock()
+        self._current = {}
+        self._drawn = {}
+        self._finalizer = weakref.finalize(self, _return_slices, self.inner, self._lock, self._current)
 
     def reserve(
         self, budget: str, scope_value: str, window: PeriodWindow, amount: float, limit: float

@@ -19,6 +19,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NoOpTracer, ProxyTracer, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
+from ai_usage_monitor.budgets.exceeded import BudgetExceeded
 from ai_usage_monitor.context import current_context, current_frame
 from ai_usage_monitor.instrumentation import attributes as attr
 from ai_usage_monitor.internal import handle_internal_error
@@ -363,8 +364,6 @@ def _check_budgets(
 
     A refusal is recorded as a failed call and raised to the caller; the guard's own failures (e.g. an
     unreachable Redis) are the monitor's: the call goes out unguarded."""
-    from ai_usage_monitor.budgets.exceeded import BudgetExceeded
-
     try:
         tracker.ticket, args = guard.before(tracker.call, tracker.ctx, tracker.fallback_model, args, kwargs)
     except BudgetExceeded as exc:
