@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ai_usage_monitor.budgets.alerts import ThresholdAlerts
@@ -37,15 +36,17 @@ DOWNGRADED_BY_TAG = "downgraded_by"
 _ACTION_ORDER = {"downgrade": 0, "block": 1, "notify": 2}
 
 
-@dataclass(slots=True)
 class Ticket:
     """What the guard holds for one call until its record is made."""
 
-    held: list[tuple[Budget, PeriodWindow, Reservation]] = field(default_factory=list)
-    #: counters the call's cost is added to without a reservation (``notify`` budgets)
-    counted: list[tuple[Budget, str, PeriodWindow]] = field(default_factory=list)
-    downgraded_from: str | None = None
-    downgraded_by: str | None = None
+    __slots__ = ("counted", "downgraded_by", "downgraded_from", "held")
+
+    def __init__(self) -> None:
+        self.held: list[tuple[Budget, PeriodWindow, Reservation]] = []
+        #: counters the call's cost is added to without a reservation (``notify`` budgets)
+        self.counted: list[tuple[Budget, str, PeriodWindow]] = []
+        self.downgraded_from: str | None = None
+        self.downgraded_by: str | None = None
 
 
 class BudgetGuard:
@@ -59,19 +60,24 @@ class BudgetGuard:
         # downgrade budgets first (a switched model lowers what the others reserve), notify last
         self.budgets = sorted(settings.budgets, key=lambda b: _ACTION_ORDER[b.action])
         self._clocks = {budget.name: PeriodClock(budget.period, settings.tz) for budget in self.budgets}
+        #: per budget: its clock, and whether its scope needs the call's attributes (``{}`` matches all)
+        self._plan = [(budget, self._clocks[budget.name], bool(budget.scope)) for budget in self.budgets]
+        self._any_scoped = any(budget.scope for budget in self.budgets)
         self._seeded: set[tuple[str, str]] = set()
         self._seed_lock = threading.Lock()
         self.alerts = ThresholdAlerts(settings)
 
-    def window(self, budget: Budget, ts: float) -> PeriodWindow:
+    def window(self, budget: Budget, ts: float, clock: PeriodClock | None = None) -> PeriodWindow:
         """The budget's period holding ``ts``, its recorded spend counted in the ledger once."""
-        window = self._clocks[budget.name].window(ts)
-        key = (budget.name, window.label)
-        if key not in self._seeded:
-            with self._seed_lock:
-                seed_from_records(self.ledger, budget, window, self.settings.records_dir, self.settings.tz)
-                self._seeded.add(key)
+        window = (clock or self._clocks[budget.name]).window(ts)
+        if (budget.name, window.label) not in self._seeded:
+            self._seed(budget, window)
         return window
+
+    def _seed(self, budget: Budget, window: PeriodWindow) -> None:
+        with self._seed_lock:
+            seed_from_records(self.ledger, budget, window, self.settings.records_dir, self.settings.tz)
+            self._seeded.add((budget.name, window.label))
 
     def before(
         self,
@@ -87,23 +93,29 @@ class BudgetGuard:
         Raises ``BudgetExceeded`` (nothing left held) when a ``block`` budget cannot afford the call.
         """
         model = call.request_model or fallback_model or ""
-        subject = {
-            "provider": call.provider,
-            "model": model,
-            "function": ctx.function,
-            "user_id": ctx.user_id,
-            "anchor_id": ctx.anchor_id,
-            "session_id": ctx.session_id,
-            "tags": ctx.tags,
-        }
-        matched = [(b, v) for b in self.budgets if (v := scope_value(b, subject)) is not None]
-        if not matched:
-            return None, args
-        ticket = Ticket()
+        subject = (
+            {
+                "provider": call.provider,
+                "model": model,
+                "function": ctx.function,
+                "user_id": ctx.user_id,
+                "anchor_id": ctx.anchor_id,
+                "session_id": ctx.session_id,
+                "tags": ctx.tags,
+            }
+            if self._any_scoped
+            else None
+        )
+        ticket: Ticket | None = None
         now = time.time()
         cost: float | None = None
-        for budget, value in matched:
-            window = self.window(budget, now)
+        for budget, clock, scoped in self._plan:
+            value = scope_value(budget, subject) if scoped else ""
+            if value is None:
+                continue
+            window = self.window(budget, now, clock)
+            if ticket is None:
+                ticket = Ticket()
             if budget.action == "notify":
                 ticket.counted.append((budget, value, window))
                 continue

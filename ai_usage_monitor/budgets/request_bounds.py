@@ -29,9 +29,10 @@ _ROLES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestBounds:
-    """The parts of a request ``worst_case`` needs."""
+    """The parts of a request ``worst_case`` needs (not frozen: built on every guarded call, and a frozen
+    dataclass's ``__init__`` costs several times more)."""
 
     messages: list[Any]
     extra: Any
