@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import anthropic
 import openai
 import pytest
 from dashscope import Generation
 
 from ai_usage_monitor import BudgetExceeded, record_ai_usage, track_ai_usage, usage_context
 from tests.budgets.guard_support import FORMS, MESSAGES, call_form, guarded, spent, unguarded
+from tests.instrumentation.anthropic_support import HAIKU
 from tests.support.dashscope import close_shared_aio_session, dashscope_aimed_at
 from tests.support.records import read_records
 
@@ -174,3 +176,16 @@ def test_a_notify_budget_never_stops_a_call(fake: Any, tmp_path: Path) -> None:
         record = read_records(tmp_path)[-1]
         assert record["success"]
         assert spent("watch") == (pytest.approx(LIMIT * 2 + record["cost"]), 0)
+
+
+def test_an_anthropic_call_is_stopped_the_same_way(fake: Any, tmp_path: Path) -> None:
+    client = anthropic.Anthropic(api_key="test-key", base_url=fake.anthropic_base_url, max_retries=0)
+    params = {"model": HAIKU, "max_tokens": 256, "messages": [{"role": "user", "content": "你好"}]}
+    with guarded(tmp_path, [{"name": "day", "limit": LIMIT, "action": "block"}]):
+        client.messages.create(**params)
+        fill(LIMIT - read_records(tmp_path)[-1]["cost"] - LEFT)
+        with pytest.raises(BudgetExceeded):
+            client.messages.create(**params)
+    client.close()
+    assert len(fake.requests) == 1
+    assert read_records(tmp_path)[-1]["error_type"] == "BudgetExceeded"
