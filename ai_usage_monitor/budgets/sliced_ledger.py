@@ -75,6 +75,8 @@ class SlicedLedger(Ledger):
         self.slice_fraction = slice_fraction
         self._lock = threading.Lock()
         self._current: _Current = {}
+        #: per counter, its shared spend as the last settle of a slice of this process returned it
+        self._known: dict[tuple[str, str, str], float] = {}
         self._drawn: dict[str, _Slice] = {}
         self._tokens = itertools.count(1)
         self._next_sweep = 0.0
@@ -104,7 +106,7 @@ class SlicedLedger(Ledger):
                 or time.monotonic() - part.taken_at > self.lease_seconds / 2
             ):
                 if part is not None and (done := _retire(self._current, key, part)) is not None:
-                    self.inner.settle(done.held, done.actual)  # first, so that its slack is not in the way
+                    self._settle_slice(done)  # first, so that its slack is not in the way
                 self._return_stale()
                 got = self._take_slice(budget, scope_value, window, amount, limit)
                 if isinstance(got, Refusal):
@@ -127,7 +129,7 @@ class SlicedLedger(Ledger):
         for key, part in list(self._current.items()):
             stale = part.held.resets_at <= wall or now - part.taken_at > self.lease_seconds / 2
             if stale and (done := _retire(self._current, key, part)) is not None:
-                self.inner.settle(done.held, done.actual)
+                self._settle_slice(done)
 
     def _take_slice(
         self, budget: str, scope_value: str, window: PeriodWindow, amount: float, limit: float
@@ -138,14 +140,26 @@ class SlicedLedger(Ledger):
             got = self.inner.reserve(budget, scope_value, window, amount, limit)
         return got
 
+    def _settle_slice(self, part: _Slice) -> float | None:
+        held = part.held
+        spent = self.inner.settle(held, part.actual)
+        if spent is not None:
+            self._known[(held.budget, held.scope_value, held.period)] = spent
+        return spent
+
     def settle(self, reservation: Reservation, actual: float) -> float | None:
+        """The spend after it as this process knows it: the shared spend at its last slice's settle plus
+        what its open slice has spent since (other processes' open slices are not in it)."""
         with self._lock:
             part = self._drawn.pop(reservation.token)
             part.actual += actual
             part.inflight -= 1
             part.free += reservation.amount - actual
             returned = part.retired and part.inflight == 0
-        return self.inner.settle(part.held, part.actual) if returned else None
+        if returned:
+            return self._settle_slice(part)
+        held = part.held
+        return self._known.get((held.budget, held.scope_value, held.period), 0.0) + part.actual
 
     def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> float | None:
         return self.inner.add(budget, scope_value, window, actual)

@@ -1,4 +1,4 @@
-"""A process forked while holding a slice does not draw on its parent's slice: it takes its own."""
+"""Slices across a fork (a child takes its own), and the spend a sliced settle reports."""
 
 from __future__ import annotations
 
@@ -34,3 +34,20 @@ def test_a_forked_child_takes_its_own_slice(tmp_path: Path) -> None:
     with os.fdopen(read) as pipe:
         assert float(pipe.read()) == 20.0  # the parent's slice and the child's own
     parent.close()
+
+
+def test_a_sliced_settle_tells_the_spend_this_process_knows(tmp_path: Path) -> None:
+    """The threshold alerts need the spend after each call: with slices, the shared spend at the last
+    settled slice plus what the open slice spent since."""
+    window = period_window(time.time(), "day", ZoneInfo("Asia/Shanghai"))
+    shared = LocalLedger(tmp_path)
+    ledger = SlicedLedger(shared, slice_fraction=0.1)
+    first = ledger.reserve("b", "", window, 1.0, 100.0)
+    assert isinstance(first, Reservation)
+    assert ledger.settle(first, 1.0) == 1.0
+    second = ledger.reserve("b", "", window, 9.5, 100.0)  # the first slice (10) cannot hold it: a new one
+    assert isinstance(second, Reservation)
+    assert [s.spent for s in shared.status()] == [1.0]  # the first slice was settled
+    assert ledger.settle(second, 9.0) == 10.0
+    ledger.close()
+    assert [s.spent for s in shared.status()] == [10.0]
