@@ -167,18 +167,22 @@ def _span_only_arm(tracer_provider: TracerProvider, exporter: InMemorySpanExport
 
 def guards(records_dir: Path, redis_url: str | None) -> dict[str, BudgetGuard]:
     """One guard per ledger to measure, each with one ``block`` budget that every call matches."""
-    stores: dict[str, tuple[str | None, float]] = {
-        "1 local budget": (None, 0.0),
-        "1 local budget, slices": (None, 0.02),
+    stores: dict[str, tuple[str | None, float, str]] = {
+        "1 local budget": (None, 0.0, "block"),
+        "1 local budget, slices": (None, 0.02, "block"),
+        "1 local notify budget, slices": (None, 0.02, "notify"),
     }
     if redis_url:
-        stores |= {"1 Redis budget": (redis_url, 0.0), "1 Redis budget, slices": (redis_url, 0.02)}
+        stores |= {
+            "1 Redis budget": (redis_url, 0.0, "block"),
+            "1 Redis budget, slices": (redis_url, 0.02, "block"),
+        }
     made = {}
-    for number, (name, (store, slice_fraction)) in enumerate(stores.items()):
+    for number, (name, (store, slice_fraction, action)) in enumerate(stores.items()):
         settings = Settings(
             records_dir=records_dir,
             timezone="Asia/Shanghai",
-            budgets=[{"name": f"bench-{number}", "limit": 1e9, "action": "block"}],
+            budgets=[{"name": f"bench-{number}", "limit": 1e9, "action": action}],
             budget_store=store,
             budget_slice=slice_fraction,
         )

@@ -18,6 +18,7 @@ from ai_usage_monitor.budgets.exceeded import BudgetExceeded
 from ai_usage_monitor.budgets.ledger import Ledger, Refusal, Reservation, open_ledger
 from ai_usage_monitor.budgets.request_bounds import request_bounds
 from ai_usage_monitor.budgets.seed import seed_from_records
+from ai_usage_monitor.budgets.sliced_ledger import SlicedLedger
 from ai_usage_monitor.budgets.worst_case import WorstCaseRates
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class BudgetGuard:
         self.pricer = pricer
         self.rates = WorstCaseRates(pricer)
         self.ledger = ledger if ledger is not None else open_ledger(settings)
+        self._sliced = isinstance(self.ledger, SlicedLedger)
         # downgrade budgets first (a switched model lowers what the others reserve), notify last
         self.budgets = sorted(settings.budgets, key=lambda b: _ACTION_ORDER[b.action])
         self._clocks = {budget.name: PeriodClock(budget.period, settings.tz) for budget in self.budgets}
@@ -117,7 +119,16 @@ class BudgetGuard:
             if ticket is None:
                 ticket = Ticket()
             if budget.action == "notify":
-                ticket.counted.append((budget, value, window))
+                # with slices, a reservation of nothing is served in memory where an add is a transaction
+                got = (
+                    self.ledger.reserve(budget.name, value, window, 0.0, budget.limit)
+                    if self._sliced
+                    else None
+                )
+                if isinstance(got, Reservation):
+                    ticket.held.append((budget, window, got))
+                else:  # no slices, or the budget is spent (a notify budget goes on past its limit)
+                    ticket.counted.append((budget, value, window))
                 continue
             if cost is None:
                 cost = self._worst_case(call, model, args, kwargs)

@@ -17,6 +17,7 @@ import pytest
 from dashscope import Generation
 
 from ai_usage_monitor import BudgetExceeded, record_ai_usage, track_ai_usage, usage_context
+from ai_usage_monitor.budgets.local_ledger import LocalLedger
 from tests.budgets.guard_support import FORMS, MESSAGES, call_form, guarded, spent, unguarded
 from tests.instrumentation.anthropic_support import HAIKU
 from tests.support.dashscope import close_shared_aio_session, dashscope_aimed_at
@@ -189,3 +190,17 @@ def test_an_anthropic_call_is_stopped_the_same_way(fake: Any, tmp_path: Path) ->
     client.close()
     assert len(fake.requests) == 1
     assert read_records(tmp_path)[-1]["error_type"] == "BudgetExceeded"
+
+
+def test_a_notify_budget_with_slices_counts_every_call(fake: Any, tmp_path: Path) -> None:
+    budget = {"name": "watch", "limit": LIMIT, "action": "notify"}
+    with guarded(tmp_path, [budget], budget_slice=0.5):
+        for _ in range(3):
+            Generation.call("qwen-plus", messages=MESSAGES, result_format="message", max_tokens=200)
+        fill(LIMIT)  # past the limit: the next call cannot take a slice, it is added
+        Generation.call("qwen-plus", messages=MESSAGES, result_format="message", max_tokens=200)
+    records = read_records(tmp_path)
+    (counter,) = LocalLedger(tmp_path).status()  # the slices were settled when the guard closed
+    assert counter.spent == pytest.approx(math.fsum(r["cost"] for r in records))
+    assert counter.reserved == 0
+    assert len(fake.requests) == 4
