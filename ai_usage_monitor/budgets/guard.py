@@ -111,40 +111,44 @@ class BudgetGuard:
         ticket: Ticket | None = None
         now = time.time()
         cost: float | None = None
-        for budget, clock, scoped in self._plan:
-            value = scope_value(budget, subject) if scoped else ""
-            if value is None:
-                continue
-            window = self.window(budget, now, clock)
-            if ticket is None:
-                ticket = Ticket()
-            if budget.action == "notify":
-                # with slices, a reservation of nothing is served in memory where an add is a transaction
-                got = (
-                    self.ledger.reserve(budget.name, value, window, 0.0, budget.limit)
-                    if self._sliced
-                    else None
-                )
+        try:
+            for budget, clock, scoped in self._plan:
+                value = scope_value(budget, subject) if scoped else ""
+                if value is None:
+                    continue
+                window = self.window(budget, now, clock)
+                if ticket is None:
+                    ticket = Ticket()
+                if budget.action == "notify":
+                    # with slices, a reservation of nothing is served in memory where an add is a transaction
+                    got = (
+                        self.ledger.reserve(budget.name, value, window, 0.0, budget.limit)
+                        if self._sliced
+                        else None
+                    )
+                    if isinstance(got, Reservation):
+                        ticket.held.append((budget, window, got))
+                    else:  # no slices, or the budget is spent (a notify budget goes on past its limit)
+                        ticket.counted.append((budget, value, window))
+                    continue
+                if cost is None:
+                    cost = self._worst_case(call, model, args, kwargs)
+                got = self.ledger.reserve(budget.name, value, window, cost, budget.limit)
                 if isinstance(got, Reservation):
                     ticket.held.append((budget, window, got))
-                else:  # no slices, or the budget is spent (a notify budget goes on past its limit)
+                elif budget.action == "downgrade" and ticket.downgraded_from is None and budget.downgrade_to:
+                    args = _switch_model(call, args, kwargs, budget.downgrade_to)
+                    ticket.downgraded_from, ticket.downgraded_by = model, budget.name
+                    model, cost = budget.downgrade_to, None
                     ticket.counted.append((budget, value, window))
-                continue
-            if cost is None:
-                cost = self._worst_case(call, model, args, kwargs)
-            got = self.ledger.reserve(budget.name, value, window, cost, budget.limit)
-            if isinstance(got, Reservation):
-                ticket.held.append((budget, window, got))
-            elif budget.action == "downgrade" and ticket.downgraded_from is None and budget.downgrade_to:
-                args = _switch_model(call, args, kwargs, budget.downgrade_to)
-                ticket.downgraded_from, ticket.downgraded_by = model, budget.name
-                model, cost = budget.downgrade_to, None
-                ticket.counted.append((budget, value, window))
-            elif budget.action == "downgrade":  # already switched: the cheaper call goes out, counted
-                ticket.counted.append((budget, value, window))
-            else:
+                elif budget.action == "downgrade":  # already switched: the cheaper call goes out, counted
+                    ticket.counted.append((budget, value, window))
+                else:
+                    raise self._exceeded(budget, got)
+        except BaseException:
+            if ticket is not None:  # refused, or Redis failed on a second budget: nothing stays held
                 self.release(ticket)
-                raise self._exceeded(budget, got)
+            raise
         return ticket, args
 
     def _worst_case(self, call: CallInfo, model: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
