@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ai_usage_monitor.budgets.exceeded import BudgetExceeded
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.context import usage_context
 from ai_usage_monitor.decorator import track_ai_usage
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from ai_usage_monitor.monitor import UsageMonitor
 
 __all__ = [
+    "BudgetExceeded",
     "Settings",
     "UsageRecord",
     "get_usage_monitor",

@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     notify_retry_delay: float = Field(default=2.0, gt=0, le=3600)
     #: At process exit, seconds to wait for due messages; the rest is sent by the next process.
     notify_exit_wait: float = Field(default=2.0, ge=0, le=60)
+    #: The dashboard link in budget alerts; default ``http://<host>:<port>/``.
+    dashboard_url: str | None = None
 
     def __init__(self, **values: Any) -> None:
         """As ``BaseSettings``, but a bad value raises one ``SettingsError`` line naming where it was set."""

@@ -22,6 +22,7 @@ from ai_usage_monitor.records import MAX_TIMESTAMP, UsageRecord, validate_record
 from ai_usage_monitor.state import active_settings
 
 if TYPE_CHECKING:
+    from ai_usage_monitor.budgets.guard import BudgetGuard
     from ai_usage_monitor.pricing import Pricer
 
 __all__ = ["Recorder", "get_recorder", "guess_provider", "record_ai_usage", "set_recorder"]
@@ -54,6 +55,12 @@ class Recorder:
             self.pricer = get_pricer(settings.model_copy(update={"pricing_file": None}))
         self.exporter = JsonlExporter(settings.records_dir, settings.tz, fsync=settings.fsync == "always")
         self.sinks: list[Sink] = []
+        #: the pre-call budget guard; ``None`` without budgets (the hot path then checks only this)
+        self.guard: BudgetGuard | None = None
+        if settings.budgets:
+            from ai_usage_monitor.budgets.guard import BudgetGuard
+
+            self.guard = BudgetGuard(settings, self.pricer)
 
     @property
     def dropped(self) -> int:
@@ -110,6 +117,8 @@ class Recorder:
 
     def close(self) -> None:
         self.exporter.close()
+        if self.guard is not None:
+            self.guard.close()
 
 
 _recorder: Recorder | None = None
@@ -227,6 +236,12 @@ def record_ai_usage(  # noqa: PLR0917 - the original doc calls it positionally
             record.currency = recorder.settings.currency
     except Exception as exc:
         handle_internal_error("pricing", exc)
+    # counted before it is written: a period's first count reads the records already written (seeding)
+    if recorder.guard is not None:
+        try:
+            recorder.guard.add(record)
+        except Exception as exc:
+            handle_internal_error("counting a record toward budgets", exc)
     recorder.emit(record)
     return record
 

@@ -10,7 +10,11 @@ over rounds of (arm − bare in the same round), wall clock and the calling thre
 95% interval of that median; a second bare arm ("A/A") shows the noise floor. The garbage collector
 is off during a round and runs between rounds, after a warm-up phase that is not counted.
 
-    python benchmarks/overhead.py [--rounds 1000] [--warmup 50] [--records 100000]
+    python benchmarks/overhead.py [--rounds 1000] [--warmup 50] [--records 100000] [--guard [--redis]]
+
+``--guard`` adds arms with one ``block`` budget matching every call (a limit never reached): the records
+folder's ledger with a transaction per reserve and settle, and with slices (``budget_slice``); ``--redis``
+also the same over a throw-away ``redis-server`` (docs/budgets.md).
 """
 
 from __future__ import annotations
@@ -43,9 +47,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 import ai_usage_monitor
+from ai_usage_monitor.budgets.guard import BudgetGuard
+from ai_usage_monitor.config import Settings
 from ai_usage_monitor.instrumentation.core import use_tracer_provider
 from ai_usage_monitor.instrumentation.dashscope import DashScopeUsageInstrumentor
 from ai_usage_monitor.instrumentation.openai import OpenAIUsageInstrumentor
+from ai_usage_monitor.recorder import get_recorder
 
 #: typed ``Any``: the OpenAI and DashScope SDKs each annotate messages with their own types
 MESSAGES: Any = [{"role": "user", "content": "分析这段直播间弹幕的情绪"}]
@@ -93,6 +100,18 @@ class Added:
     wall_low: float
     wall_high: float
     cpu: float
+
+
+@contextmanager
+def redis_server(workdir: Path, wanted: bool) -> Iterator[str | None]:
+    """A throw-away ``redis-server``'s URL when ``wanted``, else ``None``."""
+    if not wanted:
+        yield None
+        return
+    from ai_usage_monitor.testing.redis_server import RedisServer
+
+    with RedisServer(workdir / "redis") as server:
+        yield server.url
 
 
 @contextmanager
@@ -146,7 +165,32 @@ def _span_only_arm(tracer_provider: TracerProvider, exporter: InMemorySpanExport
     return Arm(SPAN_ONLY, enter, leave)
 
 
-def build_arms(with_official: bool) -> list[Arm]:
+def guards(records_dir: Path, redis_url: str | None) -> dict[str, BudgetGuard]:
+    """One guard per ledger to measure, each with one ``block`` budget that every call matches."""
+    stores: dict[str, tuple[str | None, float, str]] = {
+        "1 local budget": (None, 0.0, "block"),
+        "1 local budget, slices": (None, 0.02, "block"),
+        "1 local notify budget, slices": (None, 0.02, "notify"),
+    }
+    if redis_url:
+        stores |= {
+            "1 Redis budget": (redis_url, 0.0, "block"),
+            "1 Redis budget, slices": (redis_url, 0.02, "block"),
+        }
+    made = {}
+    for number, (name, (store, slice_fraction, action)) in enumerate(stores.items()):
+        settings = Settings(
+            records_dir=records_dir,
+            timezone="Asia/Shanghai",
+            budgets=[{"name": f"bench-{number}", "limit": 1e9, "action": action}],
+            budget_store=store,
+            budget_slice=slice_fraction,
+        )
+        made[f"{OURS} + {name}"] = BudgetGuard(settings, get_recorder().pricer)
+    return made
+
+
+def build_arms(with_official: bool, guarded: dict[str, BudgetGuard] | None = None) -> list[Arm]:
     """Arms switch only what they measure: our patches (the recorder is built once) or the official ones.
 
     The official instrumentation and the span-only reference wrap OpenAI chat completions only.
@@ -170,9 +214,17 @@ def build_arms(with_official: bool) -> list[Arm]:
         return enter
 
     def unpatch() -> None:
+        get_recorder().guard = None
         for instrumentor in ours:
             instrumentor.uninstrument()
         exporter.clear()
+
+    def with_guard(guard: BudgetGuard) -> Callable[[], None]:
+        def enter() -> None:
+            patch(None)()
+            get_recorder().guard = guard
+
+        return enter
 
     def official_on() -> None:
         assert official is not None
@@ -189,6 +241,7 @@ def build_arms(with_official: bool) -> list[Arm]:
         Arm(OURS, patch(None), unpatch, records=True),
         Arm(OURS_TRACED, patch(tracer_provider), unpatch, records=True),
     ]
+    arms += [Arm(name, with_guard(guard), unpatch, records=True) for name, guard in (guarded or {}).items()]
     if with_official:
         arms.append(_span_only_arm(tracer_provider, exporter))
     if official is not None:
@@ -298,9 +351,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--only", choices=("chat", "stream", "dashscope", "records"), action="append")
+    parser.add_argument("--guard", action="store_true", help="add budget-guard arms (local ledger)")
+    parser.add_argument("--redis", action="store_true", help="with --guard: also over a local redis-server")
     args = parser.parse_args()
     only = set(args.only or ("chat", "stream", "dashscope", "records"))
-    with tempfile.TemporaryDirectory() as tmp, fake_provider_process() as urls:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fake_provider_process() as urls,
+        redis_server(Path(tmp), args.guard and args.redis) as redis_url,
+    ):
         records_dir = Path(tmp) / "records"
         client = openai.OpenAI(base_url=urls["OpenAI"], api_key="bench", max_retries=0)
         dashscope.base_http_api_url = urls["DashScope"]
@@ -312,6 +371,7 @@ def main() -> None:
         )
         wait_for_pricing_warm_up()
         ai_usage_monitor.uninstrument()
+        guarded = guards(records_dir, redis_url) if args.guard else {}
 
         def chat() -> None:
             client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
@@ -339,10 +399,12 @@ def main() -> None:
         for key, title, call, official in scenarios:
             if key not in only:
                 continue
-            arms = build_arms(with_official=official)
+            arms = build_arms(with_official=official, guarded=guarded)
             run(arms, call, args.rounds, args.warmup)
             report(title, arms)
             expected += 2 * (args.rounds + args.warmup) * sum(arm.records for arm in arms)
+        for guard in guarded.values():  # slices are returned while the Redis server still runs
+            guard.close()
         written = count_records(records_dir)
         if written != expected:
             raise SystemExit(f"{written} usage records written, expected {expected}: a record went missing")

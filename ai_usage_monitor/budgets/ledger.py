@@ -88,12 +88,15 @@ class Ledger(ABC):
         """Hold ``amount`` unless spent + reserved + amount would pass ``limit`` (then a ``Refusal``)."""
 
     @abstractmethod
-    def settle(self, reservation: Reservation, actual: float) -> None:
-        """Release the reservation and count the call's real cost (also after its lease ran out)."""
+    def settle(self, reservation: Reservation, actual: float) -> float | None:
+        """Release the reservation and count the call's real cost (also after its lease ran out).
+
+        Returns the counter's spend after it (``None`` when only a process-local slice changed)."""
 
     @abstractmethod
-    def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> None:
-        """Count spend that had no reservation (e.g. ``record_ai_usage``); never refused."""
+    def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> float | None:
+        """Count spend that had no reservation (e.g. ``record_ai_usage``); never refused. Returns the
+        counter's spend after it."""
 
     @abstractmethod
     def status(self) -> list[SpendStatus]:

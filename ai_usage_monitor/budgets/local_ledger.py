@@ -56,6 +56,7 @@ _ADD_SPEND = (
     "INSERT INTO spend (budget, scope, period, resets_at, spent) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (budget, scope, period) DO UPDATE SET spent = spent + excluded.spent"
 )
+_ADD_SPEND_RETURNING = _ADD_SPEND + " RETURNING spent"
 _SPENT = "SELECT spent FROM spend WHERE budget = ? AND scope = ? AND period = ?"
 _RESERVE = "INSERT INTO reservations (id, budget, scope, period, amount, expires) VALUES (?, ?, ?, ?, ?, ?)"
 #: the table holds only reservations in flight (a few rows): a scan is cheaper than an index to write
@@ -115,15 +116,17 @@ class LocalLedger(Ledger):
             db.execute(_RESERVE, (token, *key, amount, now + self.lease_seconds))
         return Reservation(budget, scope_value, window.label, window.end, amount, str(token))
 
-    def settle(self, reservation: Reservation, actual: float) -> None:
+    def settle(self, reservation: Reservation, actual: float) -> float:
         r = reservation
         with self._transaction() as db:
             db.execute("DELETE FROM reservations WHERE id = ?", (int(r.token),))
-            db.execute(_ADD_SPEND, (r.budget, r.scope_value, r.period, r.resets_at, actual))
+            row = db.execute(_ADD_SPEND_RETURNING, (r.budget, r.scope_value, r.period, r.resets_at, actual))
+            return float(row.fetchone()[0])
 
-    def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> None:
+    def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> float:
         with self._transaction() as db:
-            db.execute(_ADD_SPEND, (budget, scope_value, window.label, window.end, actual))
+            row = db.execute(_ADD_SPEND_RETURNING, (budget, scope_value, window.label, window.end, actual))
+            return float(row.fetchone()[0])
 
     def status(self) -> list[SpendStatus]:
         now = time.time()

@@ -73,7 +73,7 @@ redis.call('HINCRBYFLOAT', c, 'reserved', ARGV[7])
     + _EXPIRE
     + "return {1, id}\n"
 )
-# ARGV 7..8: actual, reservation id ('' for spend without reservation)
+# ARGV 7..8: actual, reservation id ('' for spend without reservation) → the spend after it
 _SETTLE = (
     _SWEEP
     + """
@@ -85,9 +85,10 @@ if ARGV[8] ~= '' then
     redis.call('HINCRBYFLOAT', c, 'reserved', '-' .. amount)
   end
 end
-redis.call('HINCRBYFLOAT', c, 'spent', ARGV[7])
+local total = redis.call('HINCRBYFLOAT', c, 'spent', ARGV[7])
 """
     + _EXPIRE
+    + "return total\n"
 )
 # KEYS: counter, reservations, lease ends; ARGV: now → {budget, scope, period, resets_at, spent, reserved}
 _STATUS = """
@@ -144,20 +145,21 @@ class RedisLedger(Ledger):
         spent, reserved = float(answer[1]), float(answer[2])
         return Refusal(budget, scope_value, window.label, window.end, amount, spent, reserved, limit)
 
-    def settle(self, reservation: Reservation, actual: float) -> None:
+    def settle(self, reservation: Reservation, actual: float) -> float:
         r = reservation
-        self._add((r.budget, r.scope_value, r.period, r.resets_at), actual, r.token)
+        return float(self._add((r.budget, r.scope_value, r.period, r.resets_at), actual, r.token))
 
-    def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> None:
-        self._add((budget, scope_value, window.label, window.end), actual, "")
+    def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> float:
+        return float(self._add((budget, scope_value, window.label, window.end), actual, ""))
 
     def _add(
         self, counter: tuple[str, str, str, float], actual: float, token: str, client: Any = None
-    ) -> None:
-        """Count ``actual`` on a counter (budget, scope value, period, reset time), releasing ``token``."""
+    ) -> Any:
+        """Count ``actual`` on a counter (budget, scope value, period, reset time), releasing ``token``;
+        the spend after it (a pipeline answers only when executed)."""
         budget, scope_value, period, resets_at = counter
         args = self._args(budget, scope_value, period, resets_at, time.time())
-        self._settle(
+        return self._settle(
             keys=self._keys(budget, scope_value, period), args=[*args, _amount(actual), token], client=client
         )
 

@@ -10,6 +10,7 @@ the ledger when their leases end (at most one slice plus its calls in flight). S
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 import weakref
@@ -60,6 +61,11 @@ def _return_slices(inner: Ledger, lock: threading.Lock, current: _Current) -> No
     inner.close()
 
 
+def _forget_in_child(ledger: SlicedLedger | None) -> None:
+    if ledger is not None:
+        ledger._forget_slices()
+
+
 class SlicedLedger(Ledger):
     """Serves reservations from per-process slices of ``inner``; settles a slice when it is used up."""
 
@@ -69,10 +75,23 @@ class SlicedLedger(Ledger):
         self.slice_fraction = slice_fraction
         self._lock = threading.Lock()
         self._current: _Current = {}
+        #: per counter, its shared spend as the last settle of a slice of this process returned it
+        self._known: dict[tuple[str, str, str], float] = {}
         self._drawn: dict[str, _Slice] = {}
         self._tokens = itertools.count(1)
         self._next_sweep = 0.0
         self._finalizer = weakref.finalize(self, _return_slices, inner, self._lock, self._current)
+        if hasattr(os, "register_at_fork"):  # POSIX
+            alive = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _forget_in_child(alive()))
+
+    def _forget_slices(self) -> None:
+        """In a forked child: the inherited slices are the parent's to draw on and settle, not this one's."""
+        self._finalizer.detach()
+        self._lock = threading.Lock()
+        self._current = {}
+        self._drawn = {}
+        self._finalizer = weakref.finalize(self, _return_slices, self.inner, self._lock, self._current)
 
     def reserve(
         self, budget: str, scope_value: str, window: PeriodWindow, amount: float, limit: float
@@ -87,7 +106,7 @@ class SlicedLedger(Ledger):
                 or time.monotonic() - part.taken_at > self.lease_seconds / 2
             ):
                 if part is not None and (done := _retire(self._current, key, part)) is not None:
-                    self.inner.settle(done.held, done.actual)  # first, so that its slack is not in the way
+                    self._settle_slice(done)  # first, so that its slack is not in the way
                 self._return_stale()
                 got = self._take_slice(budget, scope_value, window, amount, limit)
                 if isinstance(got, Refusal):
@@ -110,7 +129,7 @@ class SlicedLedger(Ledger):
         for key, part in list(self._current.items()):
             stale = part.held.resets_at <= wall or now - part.taken_at > self.lease_seconds / 2
             if stale and (done := _retire(self._current, key, part)) is not None:
-                self.inner.settle(done.held, done.actual)
+                self._settle_slice(done)
 
     def _take_slice(
         self, budget: str, scope_value: str, window: PeriodWindow, amount: float, limit: float
@@ -121,7 +140,16 @@ class SlicedLedger(Ledger):
             got = self.inner.reserve(budget, scope_value, window, amount, limit)
         return got
 
-    def settle(self, reservation: Reservation, actual: float) -> None:
+    def _settle_slice(self, part: _Slice) -> float | None:
+        held = part.held
+        spent = self.inner.settle(held, part.actual)
+        if spent is not None:
+            self._known[(held.budget, held.scope_value, held.period)] = spent
+        return spent
+
+    def settle(self, reservation: Reservation, actual: float) -> float | None:
+        """The spend after it as this process knows it: the shared spend at its last slice's settle plus
+        what its open slice has spent since (other processes' open slices are not in it)."""
         with self._lock:
             part = self._drawn.pop(reservation.token)
             part.actual += actual
@@ -129,10 +157,12 @@ class SlicedLedger(Ledger):
             part.free += reservation.amount - actual
             returned = part.retired and part.inflight == 0
         if returned:
-            self.inner.settle(part.held, part.actual)
+            return self._settle_slice(part)
+        held = part.held
+        return self._known.get((held.budget, held.scope_value, held.period), 0.0) + part.actual
 
-    def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> None:
-        self.inner.add(budget, scope_value, window, actual)
+    def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> float | None:
+        return self.inner.add(budget, scope_value, window, actual)
 
     def status(self) -> list[SpendStatus]:
         return self.inner.status()

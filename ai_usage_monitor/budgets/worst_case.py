@@ -10,12 +10,14 @@ thinking budget (or the cap again). The bound's price tier and the thinking pric
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from ai_usage_monitor.pricing.models import PriceEntry
 from ai_usage_monitor.pricing.pricer import Pricer
 
 __all__ = [
@@ -25,7 +27,9 @@ __all__ = [
     "OUTPUT_CAPS",
     "REQUEST_OVERHEAD_TOKENS",
     "WorstCase",
+    "WorstCaseRates",
     "input_token_bound",
+    "output_bound",
     "output_cap",
     "worst_case",
 ]
@@ -138,17 +142,91 @@ def worst_case(
     on some models, so the dearer of the two is taken.
     """
     input_bound = input_token_bound(messages, extra=extra)
-    cap = output_cap(model)
-    output_bound = max_tokens if max_tokens is not None and max_tokens > 0 else cap
-    if thinking:
-        output_bound += thinking_budget if thinking_budget is not None and thinking_budget > 0 else cap
+    outputs = output_bound(model, max_tokens, thinking, thinking_budget)
     entry = pricer.price_entry(provider=provider, model=model, at=at)
     if entry is None:
-        return WorstCase(input_bound, output_bound, None, 0.0, None)
+        return WorstCase(input_bound, outputs, None, 0.0, None)
     tier = entry.tier_index(input_bound)
     rates = entry.tiers[tier]
     written = input_bound if rates.cache_write_price > rates.input else 0
     cost, ref = pricer.cost(
-        provider, model, input_bound, output_bound, cache_write_tokens=written, thinking=thinking, at=at
+        provider, model, input_bound, outputs, cache_write_tokens=written, thinking=thinking, at=at
     )
-    return WorstCase(input_bound, output_bound, tier, cost, ref)
+    return WorstCase(input_bound, outputs, tier, cost, ref)
+
+
+def output_bound(model: str, max_tokens: int | None, thinking: bool, thinking_budget: int | None) -> int:
+    """The most output tokens a call can bill: ``max_tokens`` or the cap, plus the thinking budget."""
+    bound = max_tokens if max_tokens is not None and max_tokens > 0 else output_cap(model)
+    if thinking:
+        bound += thinking_budget if thinking_budget is not None and thinking_budget > 0 else output_cap(model)
+    return bound
+
+
+#: seconds a model's price entry is reused on the hot path
+_ENTRY_TTL_S = 60.0
+#: models whose entries and rates are kept before the caches start over
+_MAX_CACHED = 1024
+_MARGIN = 1.0 + 1e-9
+
+
+class WorstCaseRates:
+    """``worst_case(...).cost`` for the guard's hot path: a cost is linear in the tokens within one price
+    tier, so the per-token rates of each (model, thinking, tier) are read from the pricer once and reused;
+    a model's price entry is looked up again after a minute (prices change by effective date, rarely)."""
+
+    def __init__(self, pricer: Pricer) -> None:
+        self.pricer = pricer
+        #: per model: when to look its entry up again, the entry, its rates by (thinking, tier)
+        self._models: dict[tuple[str, str], _ModelRates] = {}
+
+    def _model(self, provider: str, model: str, now: float) -> _ModelRates:
+        known = self._models.get((provider, model))
+        if known is None or known.expires < now:
+            if len(self._models) > _MAX_CACHED:
+                self._models.clear()
+            entry = self.pricer.price_entry(provider=provider, model=model, at=now)
+            rates = known.rates if known is not None and known.entry is entry else {}
+            known = self._models[(provider, model)] = _ModelRates(now + _ENTRY_TTL_S, entry, rates)
+        return known
+
+    def cost(
+        self,
+        *,
+        provider: str,
+        model: str,
+        messages: Iterable[Any],
+        extra: Any = None,
+        max_tokens: int | None = None,
+        thinking: bool = False,
+        thinking_budget: int | None = None,
+    ) -> float:
+        """The most the call can cost now (0 when the model is unpriced), as ``worst_case`` computes it."""
+        known = self._model(provider, model, time.time())
+        entry = known.entry
+        if entry is None:
+            return 0.0
+        inputs = input_token_bound(messages, extra=extra)
+        outputs = output_bound(model, max_tokens, thinking, thinking_budget)
+        tier = entry.tier_index(inputs)
+        rates = known.rates.get((thinking, tier))
+        if rates is None:
+            written = inputs if entry.tiers[tier].cache_write_price > entry.tiers[tier].input else 0
+            quote = functools.partial(
+                self.pricer.cost, provider, model, cache_write_tokens=written, thinking=thinking
+            )
+            input_cost = quote(inputs, 0)[0]
+            output_cost = quote(inputs, outputs)[0] - input_cost
+            # a hair above, so that rounding never puts the reservation under worst_case's own figure
+            rates = known.rates[(thinking, tier)] = (
+                input_cost / inputs * _MARGIN,
+                output_cost / outputs * _MARGIN,
+            )
+        return inputs * rates[0] + outputs * rates[1]
+
+
+@dataclass(slots=True)
+class _ModelRates:
+    expires: float
+    entry: PriceEntry | None
+    rates: dict[tuple[bool, int], tuple[float, float]]

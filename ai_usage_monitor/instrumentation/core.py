@@ -12,18 +12,22 @@ import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NoOpTracer, ProxyTracer, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
+from ai_usage_monitor.budgets.exceeded import BudgetExceeded
 from ai_usage_monitor.context import current_context, current_frame
 from ai_usage_monitor.instrumentation import attributes as attr
 from ai_usage_monitor.internal import handle_internal_error
 from ai_usage_monitor.recorder import get_recorder
 from ai_usage_monitor.records import UsageRecord
+
+if TYPE_CHECKING:
+    from ai_usage_monitor.budgets.guard import BudgetGuard, Ticket
 
 __all__ = [
     "CallInfo",
@@ -164,10 +168,12 @@ class CallTracker:
         "extractor",
         "fallback_model",
         "finished",
+        "guard",
         "parent",
         "start_ns",
         "start_perf",
         "state",
+        "ticket",
         "tracer",
     )
 
@@ -183,6 +189,9 @@ class CallTracker:
         self.finished = False
         self.state: StreamState | None = None
         self.tracer = _live_tracer()
+        #: the budget guard when budgets are configured, and what it holds for this call
+        self.guard: BudgetGuard | None = get_recorder().guard
+        self.ticket: Ticket | None = None
         #: the OpenTelemetry context the span's parent comes from, kept when the call ends elsewhere
         self.parent: Context | None = None
         self.start_ns = time.time_ns()
@@ -262,6 +271,13 @@ class CallTracker:
                 self._trace(self.tracer, record, usage, failure, recorder.settings.otel_cost_attributes)
             except Exception as exc:
                 handle_internal_error("tracing a call", exc)
+        ticket = self.ticket
+        if ticket is not None and self.guard is not None:
+            self.ticket = None
+            try:
+                self.guard.after(ticket, record)
+            except Exception as exc:
+                handle_internal_error("settling budgets", exc)
         recorder.emit(record)
 
     def _trace(
@@ -341,6 +357,23 @@ def _start(
         return None
 
 
+def _check_budgets(
+    tracker: CallTracker, guard: BudgetGuard, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, ...]:
+    """Reserve the call on its budgets before it goes out; the positional arguments to call with.
+
+    A refusal is recorded as a failed call and raised to the caller; the guard's own failures (e.g. an
+    unreachable Redis) are the monitor's: the call goes out unguarded."""
+    try:
+        tracker.ticket, args = guard.before(tracker.call, tracker.ctx, tracker.fallback_model, args, kwargs)
+    except BudgetExceeded as exc:
+        tracker.finish(None, Failure("BudgetExceeded", str(exc)))
+        raise
+    except Exception as exc:
+        handle_internal_error("checking budgets", exc)
+    return args
+
+
 def _on_exception(tracker: CallTracker, exc: BaseException) -> None:
     try:
         failure = tracker.extractor.failure(exc)
@@ -407,6 +440,8 @@ def make_sync_wrapper(extractor: Extractor) -> Wrapper:
         tracker = _start(extractor, instance, args, kwargs)
         if tracker is None:
             return wrapped(*args, **kwargs)
+        if tracker.guard is not None:
+            args = _check_budgets(tracker, tracker.guard, args, kwargs)
         token = _inside_call.set(True)
         try:
             result = wrapped(*args, **kwargs)
@@ -431,6 +466,8 @@ def make_async_wrapper(extractor: Extractor) -> Wrapper:
         tracker = _start(extractor, instance, args, kwargs)
         if tracker is None:
             return await wrapped(*args, **kwargs)
+        if tracker.guard is not None:
+            args = _check_budgets(tracker, tracker.guard, args, kwargs)
         token = _inside_call.set(True)
         try:
             result = await wrapped(*args, **kwargs)

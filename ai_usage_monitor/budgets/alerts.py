@@ -1,0 +1,124 @@
+"""Threshold alerts: when a counter's spend reaches ``threshold × limit``, one message to the budget's
+channels per threshold, scope value and period.
+
+The delivery log de-duplicates by key across processes and restarts; this process remembers the keys it
+queued, so a counter above a threshold costs a set look-up per call, not an outbox write.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ai_usage_monitor.budgets.config import Budget, PeriodWindow
+
+if TYPE_CHECKING:
+    from ai_usage_monitor.config import Settings
+    from ai_usage_monitor.notify.message import Message
+
+__all__ = ["ThresholdAlerts", "alert_key", "dashboard_link", "linear_forecast", "threshold_message"]
+
+#: the pace of the first minute of a period says little: the forecast waits for this much of it
+_MIN_ELAPSED_S = 60.0
+
+
+def alert_key(budget: Budget, scope_value: str, window: PeriodWindow, threshold: float) -> str:
+    """``budget:<name>:<scope value>:<period>:<threshold>``: one delivery per key and channel, ever."""
+    return f"budget:{budget.name}:{scope_value}:{window.label}:{threshold:g}"
+
+
+def linear_forecast(spent: float, window: PeriodWindow, now: float) -> float | None:
+    """The period's spend at its end if the pace so far goes on (``None`` in its first minute)."""
+    elapsed = now - window.start
+    if elapsed < _MIN_ELAPSED_S:
+        return None
+    return spent * (window.end - window.start) / min(elapsed, window.end - window.start)
+
+
+def dashboard_link(settings: Settings) -> str:
+    """``dashboard_url``, else the server's own address."""
+    if settings.dashboard_url:
+        return settings.dashboard_url
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.port}/"
+
+
+def threshold_message(
+    settings: Settings,
+    *,
+    budget: Budget,
+    scope_value: str,
+    window: PeriodWindow,
+    threshold: float,
+    spent: float,
+    now: float,
+) -> Message:
+    """The alert of one crossed threshold, in the configured language."""
+    from ai_usage_monitor.notify.message import Message
+
+    percent = f"{threshold * 100:g}%"
+    refusing = threshold >= 1 and budget.action == "block"
+    scope = f" ({scope_value})" if scope_value else ""
+    if settings.notify_language == "zh":
+        title = f"预算「{budget.name}」{scope}已用 {percent}"
+        body = "已达到额度，调用将被拒绝。" if refusing else ""
+    else:
+        title = f"Budget '{budget.name}'{scope} reached {percent} of its limit"
+        body = "The limit is reached: calls are refused." if refusing else ""
+    return Message(
+        key=alert_key(budget, scope_value, window, threshold),
+        title=title,
+        body=body,
+        language=settings.notify_language,
+        severity="critical" if threshold >= 1 else "warning",
+        budget=budget.name,
+        scope_value=scope_value or None,
+        spent=spent,
+        limit=budget.limit,
+        currency=settings.currency,
+        period=window.label,
+        forecast=linear_forecast(spent, window, now),
+        link=dashboard_link(settings),
+    )
+
+
+class ThresholdAlerts:
+    """Queues the alert of every threshold a counter's spend has reached (once per key in a process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._queued: set[str] = set()
+        self._lock = threading.Lock()
+
+    def check(self, budget: Budget, scope_value: str, window: PeriodWindow, spent: float | None) -> None:
+        """Alert the thresholds ``spent`` reached; cheap when none is new."""
+        if spent is None or spent <= 0 or not budget.channels:
+            return
+        for threshold in budget.thresholds:  # sorted ascending
+            if spent < threshold * budget.limit:
+                return
+            key = alert_key(budget, scope_value, window, threshold)
+            if key in self._queued:
+                continue
+            with self._lock:
+                if key in self._queued:
+                    continue
+                self._queued.add(key)
+            message = threshold_message(
+                self.settings,
+                budget=budget,
+                scope_value=scope_value,
+                window=window,
+                threshold=threshold,
+                spent=spent,
+                now=time.time(),
+            )
+            _notify(message, budget.channels, self.settings)
+
+
+def _notify(message: Message, channels: tuple[str, ...], settings: Settings) -> None:
+    from ai_usage_monitor.notify.outbox import notify
+
+    notify(message, channels, settings)

@@ -1,0 +1,224 @@
+"""The pre-call budget guard: before an instrumented call goes out, reserve its worst case on every
+``block`` and ``downgrade`` budget it matches; refuse it (``BudgetExceeded``) or switch its model when a
+budget cannot afford it; settle the reservations to the real cost when the call's record is made.
+
+``notify`` budgets never hold anything back: the call's cost is added when it ends. Every counted spend
+is checked against the budget's alert thresholds (``ThresholdAlerts``). See docs/budgets.md.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ai_usage_monitor.budgets.alerts import ThresholdAlerts
+from ai_usage_monitor.budgets.config import Budget, PeriodClock, PeriodWindow, scope_value
+from ai_usage_monitor.budgets.exceeded import BudgetExceeded
+from ai_usage_monitor.budgets.ledger import Ledger, Refusal, Reservation, open_ledger
+from ai_usage_monitor.budgets.request_bounds import request_bounds
+from ai_usage_monitor.budgets.seed import seed_from_records
+from ai_usage_monitor.budgets.sliced_ledger import SlicedLedger
+from ai_usage_monitor.budgets.worst_case import WorstCaseRates
+
+if TYPE_CHECKING:
+    from ai_usage_monitor.config import Settings
+    from ai_usage_monitor.context import UsageContext
+    from ai_usage_monitor.instrumentation.core import CallInfo
+    from ai_usage_monitor.pricing import Pricer
+    from ai_usage_monitor.records import UsageRecord
+
+__all__ = ["DOWNGRADED_FROM_TAG", "BudgetGuard", "Ticket"]
+
+#: the record tag naming the model a ``downgrade`` budget switched the call from
+DOWNGRADED_FROM_TAG = "downgraded_from"
+#: the record tag naming the budget that switched it
+DOWNGRADED_BY_TAG = "downgraded_by"
+_ACTION_ORDER = {"downgrade": 0, "block": 1, "notify": 2}
+
+
+class Ticket:
+    """What the guard holds for one call until its record is made."""
+
+    __slots__ = ("counted", "downgraded_by", "downgraded_from", "held")
+
+    def __init__(self) -> None:
+        self.held: list[tuple[Budget, PeriodWindow, Reservation]] = []
+        #: counters the call's cost is added to without a reservation (``notify`` budgets)
+        self.counted: list[tuple[Budget, str, PeriodWindow]] = []
+        self.downgraded_from: str | None = None
+        self.downgraded_by: str | None = None
+
+
+class BudgetGuard:
+    """The budgets of one settings object over one ledger; shared by every thread of the process."""
+
+    def __init__(self, settings: Settings, pricer: Pricer, ledger: Ledger | None = None) -> None:
+        self.settings = settings
+        self.pricer = pricer
+        self.rates = WorstCaseRates(pricer)
+        self.ledger = ledger if ledger is not None else open_ledger(settings)
+        self._sliced = isinstance(self.ledger, SlicedLedger)
+        # downgrade budgets first (a switched model lowers what the others reserve), notify last
+        self.budgets = sorted(settings.budgets, key=lambda b: _ACTION_ORDER[b.action])
+        self._clocks = {budget.name: PeriodClock(budget.period, settings.tz) for budget in self.budgets}
+        #: per budget: its clock, and whether its scope needs the call's attributes (``{}`` matches all)
+        self._plan = [(budget, self._clocks[budget.name], bool(budget.scope)) for budget in self.budgets]
+        self._any_scoped = any(budget.scope for budget in self.budgets)
+        self._seeded: set[tuple[str, str]] = set()
+        self._seed_lock = threading.Lock()
+        self.alerts = ThresholdAlerts(settings)
+
+    def window(self, budget: Budget, ts: float, clock: PeriodClock | None = None) -> PeriodWindow:
+        """The budget's period holding ``ts``, its recorded spend counted in the ledger once."""
+        window = (clock or self._clocks[budget.name]).window(ts)
+        if (budget.name, window.label) not in self._seeded:
+            self._seed(budget, window)
+        return window
+
+    def _seed(self, budget: Budget, window: PeriodWindow) -> None:
+        with self._seed_lock:
+            seed_from_records(self.ledger, budget, window, self.settings.records_dir, self.settings.tz)
+            self._seeded.add((budget.name, window.label))
+
+    def before(
+        self,
+        call: CallInfo,
+        ctx: UsageContext,
+        fallback_model: str | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> tuple[Ticket | None, tuple[Any, ...]]:
+        """Reserve the call's worst case on its budgets; returns the ticket (``None``: no budget matches)
+        and the positional arguments to call with (a downgrade may change a positional model).
+
+        Raises ``BudgetExceeded`` (nothing left held) when a ``block`` budget cannot afford the call.
+        """
+        model = call.request_model or fallback_model or ""
+        subject = (
+            {
+                "provider": call.provider,
+                "model": model,
+                "function": ctx.function,
+                "user_id": ctx.user_id,
+                "anchor_id": ctx.anchor_id,
+                "session_id": ctx.session_id,
+                "tags": ctx.tags,
+            }
+            if self._any_scoped
+            else None
+        )
+        ticket: Ticket | None = None
+        now = time.time()
+        cost: float | None = None
+        try:
+            for budget, clock, scoped in self._plan:
+                value = scope_value(budget, subject) if scoped else ""
+                if value is None:
+                    continue
+                window = self.window(budget, now, clock)
+                if ticket is None:
+                    ticket = Ticket()
+                if budget.action == "notify":
+                    # with slices, a reservation of nothing is served in memory where an add is a transaction
+                    got = (
+                        self.ledger.reserve(budget.name, value, window, 0.0, budget.limit)
+                        if self._sliced
+                        else None
+                    )
+                    if isinstance(got, Reservation):
+                        ticket.held.append((budget, window, got))
+                    else:  # no slices, or the budget is spent (a notify budget goes on past its limit)
+                        ticket.counted.append((budget, value, window))
+                    continue
+                if cost is None:
+                    cost = self._worst_case(call, model, args, kwargs)
+                got = self.ledger.reserve(budget.name, value, window, cost, budget.limit)
+                if isinstance(got, Reservation):
+                    ticket.held.append((budget, window, got))
+                elif budget.action == "downgrade" and ticket.downgraded_from is None and budget.downgrade_to:
+                    args = _switch_model(call, args, kwargs, budget.downgrade_to)
+                    ticket.downgraded_from, ticket.downgraded_by = model, budget.name
+                    model, cost = budget.downgrade_to, None
+                    ticket.counted.append((budget, value, window))
+                elif budget.action == "downgrade":  # already switched: the cheaper call goes out, counted
+                    ticket.counted.append((budget, value, window))
+                else:
+                    raise self._exceeded(budget, got)
+        except BaseException:
+            if ticket is not None:  # refused, or Redis failed on a second budget: nothing stays held
+                self.release(ticket)
+            raise
+        return ticket, args
+
+    def _worst_case(self, call: CallInfo, model: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
+        bounds = request_bounds(args, kwargs, thinking=call.thinking)
+        return self.rates.cost(
+            provider=call.provider,
+            model=model,
+            messages=bounds.messages,
+            extra=bounds.extra,
+            max_tokens=bounds.max_tokens,
+            thinking=bounds.thinking,
+            thinking_budget=bounds.thinking_budget,
+        )
+
+    def _exceeded(self, budget: Budget, refusal: Refusal) -> BudgetExceeded:
+        return BudgetExceeded(
+            budget.name,
+            refusal.scope_value,
+            spent=refusal.spent,
+            reserved=refusal.reserved,
+            limit=refusal.limit,
+            needed=refusal.amount,
+            period=refusal.period,
+            resets_at=refusal.resets_at,
+            currency=self.settings.currency,
+            tz=self.settings.tz,
+        )
+
+    def release(self, ticket: Ticket) -> None:
+        """Give back what a call that never went out held."""
+        held, ticket.held = ticket.held, []
+        for _, _, reservation in held:
+            self.ledger.settle(reservation, 0.0)
+
+    def after(self, ticket: Ticket, record: UsageRecord) -> None:
+        """Settle the call's reservations to its real cost, add it to the other counters, then alert."""
+        if ticket.downgraded_from is not None:
+            record.tags[DOWNGRADED_FROM_TAG] = ticket.downgraded_from
+            record.tags[DOWNGRADED_BY_TAG] = ticket.downgraded_by or ""
+        cost = record.cost if record.cost > 0 else 0.0  # NaN and unpriced calls count as nothing
+        held, ticket.held = ticket.held, []
+        for budget, window, reservation in held:
+            spent = self.ledger.settle(reservation, cost)
+            self.alerts.check(budget, reservation.scope_value, window, spent)
+        if cost:
+            for budget, value, window in ticket.counted:
+                self.alerts.check(budget, value, window, self.ledger.add(budget.name, value, window, cost))
+
+    def add(self, record: UsageRecord) -> None:
+        """Count a record made outside the instrumented calls (``record_ai_usage``); never refused."""
+        cost = record.cost
+        if not cost > 0:
+            return
+        for budget in self.budgets:
+            value = scope_value(budget, record)
+            if value is not None:
+                window = self.window(budget, record.timestamp)
+                self.alerts.check(budget, value, window, self.ledger.add(budget.name, value, window, cost))
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def _switch_model(
+    call: CallInfo, args: tuple[Any, ...], kwargs: dict[str, Any], model: str
+) -> tuple[Any, ...]:
+    """Send the call to ``model``: the ``model`` keyword, or DashScope's positional first argument."""
+    if "model" in kwargs or not args:
+        kwargs["model"] = model
+    else:
+        args = (model, *args[1:])
+    call.request_model = model
+    return args
