@@ -125,14 +125,23 @@ def validate_record(record: UsageRecord) -> str | None:
     The rule the writer and the index share: ``timestamp`` finite Unix seconds in ``[0, 1e11)``, ``cost``
     and ``duration_ms`` finite and ≥ 0, token counts ``None`` or an integer ≥ 0.
     """
-    ts = record.timestamp
-    if _bad_amount(ts) or ts >= MAX_TIMESTAMP:
-        return "timestamp"
-    if _bad_amount(record.cost):
-        return "cost"
-    if _bad_amount(record.duration_ms):
-        return "duration_ms"
     values = record.__dict__
+    ts, cost, duration = values["timestamp"], values["cost"], values["duration_ms"]
+    # the common case in one expression (floats; NaN fails every comparison), the rest in _bad_amount
+    if not (
+        ts.__class__ is float
+        and 0.0 <= ts < MAX_TIMESTAMP
+        and cost.__class__ is float
+        and 0.0 <= cost < _INF
+        and duration.__class__ is float
+        and 0.0 <= duration < _INF
+    ):
+        if _bad_amount(ts) or ts >= MAX_TIMESTAMP:
+            return "timestamp"
+        if _bad_amount(cost):
+            return "cost"
+        if _bad_amount(duration):
+            return "duration_ms"
     for name in _TOKEN_FIELDS:
         tokens = values[name]
         if tokens is not None and (tokens.__class__ is not int or tokens < 0):

@@ -6,9 +6,12 @@ dropped, counted in the drop ledger (``exporter/drops.py``) and logged once, and
 when the folder is writable again.
 
 Descriptors: the file is reopened only for another day or when today's file was deleted or moved, never
-because a write failed. One ``stat`` after every write tells whether the line went to a file that no longer
-has today's name; the line is then written again to a new file under that name (so a moved file may hold
-one copy of a record that is also in the new file, with the same ``record_id``). Writers hold a lock while
+because a write failed. A ``stat`` of today's name tells whether the lines went to a file that no longer
+has that name; it runs at most every ``check_interval`` seconds (or every ``_CHECK_LINES`` lines, at a day
+change and at close), since right after an AI call's network I/O one ``stat`` costs ~10 µs. The lines
+written since the last check are kept until it runs: when the file was deleted or moved they are written
+again to a new file under today's name, so none is lost (a moved file may then hold a copy of a record that
+is also in the new file, with the same ``record_id``; the store counts it once). Writers hold a lock while
 they use the descriptor and it is closed under the same lock, so a descriptor is never closed while a thread
 can still write through it (its number could otherwise be reused by the application's next ``open``, and
 records would land in the application's files).
@@ -16,9 +19,11 @@ records would land in the application's files).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -31,6 +36,10 @@ __all__ = ["JsonlExporter", "record_file_name"]
 logger = logging.getLogger("ai_usage_monitor")
 
 _FILE_MODE = 0o644
+#: Seconds between two looks at whether today's file was deleted or moved (0: after every line).
+CHECK_INTERVAL = 0.1
+#: Lines kept for a rewrite at most; with more, the check runs at once.
+_CHECK_LINES = 256
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -38,12 +47,20 @@ _live_exporters: weakref.WeakSet[JsonlExporter] = weakref.WeakSet()
 
 
 def _reset_locks_after_fork() -> None:
-    """A lock held by another thread at fork time would stay locked forever in the child."""
+    """A lock held by another thread at fork time would stay locked forever in the child; the parent's
+    unchecked lines are the parent's to write again."""
     for exporter in list(_live_exporters):
         exporter._lock = threading.Lock()
+        exporter._unchecked = []
+
+
+def _check_all_at_exit() -> None:
+    for exporter in list(_live_exporters):
+        exporter.check_now()
 
 
 os.register_at_fork(after_in_child=_reset_locks_after_fork)
+atexit.register(_check_all_at_exit)
 
 
 def record_file_name(day: str) -> str:
@@ -54,8 +71,14 @@ def record_file_name(day: str) -> str:
 class JsonlExporter:
     """Writes each record as one line of ``<records_dir>/usage_<local date>.jsonl``."""
 
-    def __init__(self, records_dir: Path, tz: tzinfo, *, fsync: bool = False) -> None:
+    def __init__(
+        self, records_dir: Path, tz: tzinfo, *, fsync: bool = False, check_interval: float = CHECK_INTERVAL
+    ) -> None:
         self.records_dir = Path(records_dir)
+        self.check_interval = check_interval
+        #: lines written to the current file since its name was last checked, and when to check next
+        self._unchecked: list[bytes] = []
+        self._check_at = 0.0
         self.tz = tz
         self.fsync = fsync
         self.written = 0
@@ -87,13 +110,14 @@ class JsonlExporter:
         try:
             with self._lock:
                 if not (self._day_start <= ts < self._day_end):
+                    if self._unchecked:
+                        self._check()
                     self._open_for(ts)
                 self._write(line)
-                if self._replaced():
-                    # today's file was deleted or moved before (or while) the line went in: write it again
-                    # to a new file under today's name, where the server reads it
-                    self._open_for(ts)
-                    self._write(line)
+                unchecked = self._unchecked
+                unchecked.append(line)
+                if len(unchecked) >= _CHECK_LINES or time.monotonic() >= self._check_at:
+                    self._check()
         except (ValueError, OverflowError) as exc:  # a time no calendar day holds
             self.drop("invalid", exc)
             return False
@@ -104,6 +128,22 @@ class JsonlExporter:
         if self._after_drop:
             self._written_after_drop()
         return True
+
+    def _check(self) -> None:
+        """If today's file was deleted or moved, write the lines since the last check again to a new file
+        under today's name, where the server reads them; the caller holds the lock."""
+        lines, self._unchecked = self._unchecked, []
+        self._check_at = time.monotonic() + self.check_interval
+        if not lines or not self._replaced():
+            return
+        self._open_for(self._day_start)
+        for i, line in enumerate(lines):
+            try:
+                self._write(line)
+            except OSError as exc:
+                for _ in lines[i:]:
+                    self.drop("write_failed", exc)
+                return
 
     def _replaced(self) -> bool:
         """Whether today's name no longer leads to the file being written (one ``stat``, ~1.5 µs)."""
@@ -173,8 +213,22 @@ class JsonlExporter:
         if done:
             self._after_drop = False
 
+    def check_now(self) -> None:
+        """Look at today's file now (at close and at exit): lines written since the last look are not left
+        in a file that was deleted or moved."""
+        with self._lock:
+            self._check_locked()
+
+    def _check_locked(self) -> None:
+        if self._unchecked:
+            try:
+                self._check()
+            except OSError as exc:
+                logger.error("ai-usage-monitor: cannot check %s (%s)", self._path, exc)
+
     def close(self) -> None:
         with self._lock:
+            self._check_locked()
             if self._fd >= 0:
                 os.close(self._fd)
             self._fd = -1

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from ai_usage_monitor.exporter.jsonl import JsonlExporter
+from ai_usage_monitor.exporter.jsonl import _CHECK_LINES, JsonlExporter
 from ai_usage_monitor.records import UsageRecord
 from tests.support.records import record_file
 
@@ -142,8 +142,9 @@ def test_todays_file_deleted_while_running_is_written_again(tmp_path: Path) -> N
 
 def test_todays_file_moved_while_running_gets_a_new_file(tmp_path: Path) -> None:
     """A rotation tool renames today's file: the next record goes to a new file under today's name (and, as
-    it went to the moved file before the move was seen, stays there too); the moved file keeps the rest."""
-    exporter = JsonlExporter(tmp_path, UTC)
+    it went to the moved file before the move was seen, stays there too); the moved file keeps the rest.
+    Checked after every line here (``check_interval=0``)."""
+    exporter = JsonlExporter(tmp_path, UTC, check_interval=0)
     now = time.time()
     assert exporter.export(UsageRecord(timestamp=now, model="before"))
     path = record_file(tmp_path, UTC, now)
@@ -160,3 +161,33 @@ def test_todays_file_moved_while_running_gets_a_new_file(tmp_path: Path) -> None
     assert _models(tmp_path / "rotated.2") == ["after", "after-2", "after-replace"]
     assert _models(path) == ["after-replace"]
     assert exporter.dropped == 0
+
+
+def test_lines_since_the_last_check_are_written_again_after_a_move(tmp_path: Path) -> None:
+    """With the default interval the name is checked now and then: every line written to the moved file since
+    the last check is written again to a new file under today's name (at the latest at close)."""
+    exporter = JsonlExporter(tmp_path, UTC, check_interval=3600)
+    now = time.time()
+    assert exporter.export(UsageRecord(timestamp=now, model="before"))  # the first line is checked
+    path = record_file(tmp_path, UTC, now)
+    moved = tmp_path / "rotated.1"
+    path.rename(moved)
+    assert exporter.export(UsageRecord(timestamp=now, model="after-1"))
+    assert exporter.export(UsageRecord(timestamp=now, model="after-2"))
+    assert not path.exists(), "not checked yet"
+    exporter.close()
+    assert _models(moved) == ["before", "after-1", "after-2"]
+    assert _models(path) == ["after-1", "after-2"]
+    assert exporter.dropped == 0
+
+
+def test_a_full_window_of_lines_is_checked_without_waiting(tmp_path: Path) -> None:
+    exporter = JsonlExporter(tmp_path, UTC, check_interval=3600)
+    now = time.time()
+    assert exporter.export(UsageRecord(timestamp=now, model="first"))
+    path = record_file(tmp_path, UTC, now)
+    path.unlink()
+    for i in range(_CHECK_LINES):
+        assert exporter.export(UsageRecord(timestamp=now, model=f"m{i}"))
+    assert _models(path) == [f"m{i}" for i in range(_CHECK_LINES)], "rewritten when the window filled"
+    exporter.close()
