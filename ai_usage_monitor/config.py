@@ -231,17 +231,9 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_budgets(cls, value: Any, info: ValidationInfo) -> list[Budget]:
         budgets = parse_budgets(value)
-        if "channels" in info.data:  # the channels field is declared before this one
+        if "channels" in info.data:  # declared before this field; absent when it was itself invalid
             check_budget_channels(budgets, info.data["channels"])
         return budgets
-
-    @field_validator("channels", check_fields=False)
-    @classmethod
-    def _budget_channels_defined(cls, value: Any, info: ValidationInfo) -> Any:
-        """Budgets name channels of ``[channels.*]``: checked by whichever of the two fields comes second."""
-        if value is not None and "budgets" in info.data:
-            check_budget_channels(info.data["budgets"], value)
-        return value
 
     @field_validator("budget_store")
     @classmethod

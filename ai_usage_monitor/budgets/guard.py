@@ -8,7 +8,6 @@ is checked against the budget's alert thresholds (``ThresholdAlerts``). See docs
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -55,31 +54,24 @@ class BudgetGuard:
 
     def __init__(self, settings: Settings, pricer: Pricer, ledger: Ledger | None = None) -> None:
         self.settings = settings
-        self.pricer = pricer
         self.rates = WorstCaseRates(pricer)
         self.ledger = ledger if ledger is not None else open_ledger(settings)
         self._sliced = isinstance(self.ledger, SlicedLedger)
         # downgrade budgets first (a switched model lowers what the others reserve), notify last
-        self.budgets = sorted(settings.budgets, key=lambda b: _ACTION_ORDER[b.action])
-        self._clocks = {budget.name: PeriodClock(budget.period, settings.tz) for budget in self.budgets}
+        budgets = sorted(settings.budgets, key=lambda b: _ACTION_ORDER[b.action])
         #: per budget: its clock, and whether its scope needs the call's attributes (``{}`` matches all)
-        self._plan = [(budget, self._clocks[budget.name], bool(budget.scope)) for budget in self.budgets]
-        self._any_scoped = any(budget.scope for budget in self.budgets)
-        self._seeded: set[tuple[str, str]] = set()
-        self._seed_lock = threading.Lock()
+        self._plan = [
+            (budget, PeriodClock(budget.period, settings.tz), bool(budget.scope)) for budget in budgets
+        ]
+        self._any_scoped = any(budget.scope for budget in budgets)
         self.alerts = ThresholdAlerts(settings)
 
-    def window(self, budget: Budget, ts: float, clock: PeriodClock | None = None) -> PeriodWindow:
-        """The budget's period holding ``ts``, its recorded spend counted in the ledger once."""
-        window = (clock or self._clocks[budget.name]).window(ts)
-        if (budget.name, window.label) not in self._seeded:
-            self._seed(budget, window)
+    def window(self, budget: Budget, ts: float, clock: PeriodClock) -> PeriodWindow:
+        """The budget's period holding ``ts``, its recorded spend counted in the ledger once (the ledger's
+        ``seed_once`` remembers the periods it has seeded)."""
+        window = clock.window(ts)
+        seed_from_records(self.ledger, budget, window, self.settings.records_dir, self.settings.tz)
         return window
-
-    def _seed(self, budget: Budget, window: PeriodWindow) -> None:
-        with self._seed_lock:
-            seed_from_records(self.ledger, budget, window, self.settings.records_dir, self.settings.tz)
-            self._seeded.add((budget.name, window.label))
 
     def before(
         self,
@@ -202,10 +194,10 @@ class BudgetGuard:
         cost = record.cost
         if not cost > 0:
             return
-        for budget in self.budgets:
+        for budget, clock, _ in self._plan:
             value = scope_value(budget, record)
             if value is not None:
-                window = self.window(budget, record.timestamp)
+                window = self.window(budget, record.timestamp, clock)
                 self.alerts.check(budget, value, window, self.ledger.add(budget.name, value, window, cost))
 
     def close(self) -> None:

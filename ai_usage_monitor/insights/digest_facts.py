@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from ai_usage_monitor.budgets.current import ledger_counters
 from ai_usage_monitor.insights.advice import advise_last_days
 from ai_usage_monitor.insights.digest import (
     TOP_N,
@@ -62,18 +63,6 @@ def near_limit(settings: Settings, counters: list[SpendStatus], now: float) -> t
     return tuple(sorted(uses, key=lambda u: (-u.ratio, u.name, u.scope_value)))
 
 
-def _budget_counters(settings: Settings) -> list[SpendStatus]:
-    if not settings.budgets:
-        return []
-    from ai_usage_monitor.budgets.ledger import open_ledger
-
-    ledger = open_ledger(settings)
-    try:
-        return ledger.status()
-    finally:
-        ledger.close()
-
-
 def _forecast(store: UsageStore, t: float) -> ForecastLine:
     data = build_forecast(store, "all", now=t)
     team = data["forecast"][0]
@@ -106,6 +95,6 @@ def collect_digest(
         top_functions=_top(store, "function", period),
         top_anchors=_top(store, "anchor_id", period),
         forecast=_forecast(store, t),
-        budgets=near_limit(settings, _budget_counters(settings), t),
+        budgets=near_limit(settings, ledger_counters(settings) if settings.budgets else [], t),
         advice=tuple(advise_last_days(store, pricer, ADVICE_DAYS, now=t)[:TOP_N]),
     )
