@@ -34,6 +34,7 @@ __all__ = [
     "Forecast",
     "ForecastDay",
     "ForecastEntry",
+    "ForecastTeamToday",
     "ForecastToday",
     "FunctionRank",
     "Health",
@@ -393,10 +394,16 @@ class Health(_Open):
     status: str
     records_indexed: int
     corrupt_lines: int
+    duplicate_records: int = Field(0, description="Lines of a record already indexed (same record_id)")
     pending_partial_lines: int
+    files: int = 0
     lag_seconds: float | None
     last_refresh: float | None
     last_record_timestamp: float | None = None
+    index_path: str | None = Field(None, description="Relative to the working directory, or …/<name>")
+    mode: str | None = None
+    tailing: bool = False
+    last_error: str | None = None
     records_dropped: RecordsDropped | None = None
 
 
@@ -450,6 +457,13 @@ class ForecastToday(BaseModel):
     high: float
 
 
+class ForecastTeamToday(ForecastToday):
+    """The team's day: its date and what it has cost so far, besides the expected total."""
+
+    date: str = Field(description="YYYY-MM-DD, configured time zone")
+    spent: float
+
+
 class ForecastEntry(_Open):
     key: str = Field(description='"all" for the team; else a model, function or anchor, or "other"')
     month_to_date: float
@@ -480,7 +494,7 @@ class Forecast(BaseModel):
     scope: str
     currency: str
     month_to_date: float
-    today: dict[str, Any] = Field(description="date, spent, expected, low, high of the team's day")
+    today: ForecastTeamToday
     forecast: list[ForecastEntry] = Field(
         description='"all" first, then the top values by month-to-date cost'
     )
