@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ai_usage_monitor.api.routes.notifications import forward_alerts
+from ai_usage_monitor.bounds import cut
 
 __all__ = [
     "DEFAULT_MAX_ALERTS",
@@ -117,8 +118,8 @@ class AlertList(BaseModel):
     alerts: list[ReceivedAlert]
 
 
-def _cut(text: str, limit: int = MAX_ALERT_TEXT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _cut(text: str) -> str:
+    return cut(text, MAX_ALERT_TEXT)
 
 
 def _bounded(pairs: dict[str, str]) -> dict[str, str]:
