@@ -552,8 +552,11 @@ class UsageStore:
                 try:
                     added += self._ingest_batch(cur, batch, by_id, in_place=True)
                 except _ChangedUnderUs:
-                    # a file read in place was appended to meanwhile: read the batch again, through pipes
-                    added += self._ingest_batch(cur, batch, by_id, in_place=False)
+                    # a file read in place was appended to meanwhile: read the batch again, through pipes,
+                    # at most MAX_PIPES of them at a time
+                    for first in range(0, len(batch), MAX_PIPES):
+                        part = batch[first : first + MAX_PIPES]
+                        added += self._ingest_batch(cur, part, by_id, in_place=False)
             except _ChangedUnderUs:
                 log.info("a record file changed while being read; it is read again next time")
             done += sum(p.end - p.start for p in batch)
