@@ -25,7 +25,8 @@ from ai_usage_monitor.instrumentation.anthropic.readers import anthropic_respons
 from ai_usage_monitor.instrumentation.core import Failure, StreamState, Usage
 
 # the SDK-free readers the DashScope extractors use: SDK objects, dict-like usage and raw JSON alike
-from ai_usage_monitor.instrumentation.dashscope.extractors import field, response_failure
+from ai_usage_monitor.instrumentation.dashscope.extractors import response_failure
+from ai_usage_monitor.instrumentation.fields import count, field
 from ai_usage_monitor.internal import handle_internal_error
 from ai_usage_monitor.recorder import record_ai_usage
 
@@ -34,10 +35,6 @@ __all__ = ["track_ai_usage", "usage_from_response"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _ANTHROPIC_USAGE_EVENTS = frozenset({"message_start", "message_delta"})
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def usage_from_response(response: Any) -> tuple[Usage | None, Failure | None]:
@@ -49,14 +46,14 @@ def usage_from_response(response: Any) -> tuple[Usage | None, Failure | None]:
     usage = field(response, "usage")
     if usage is None:
         return None, failure
-    inp = _int(field(usage, "prompt_tokens"))
-    out = _int(field(usage, "completion_tokens"))
-    cached = _int(field(field(usage, "prompt_tokens_details"), "cached_tokens"))
+    inp = count(field(usage, "prompt_tokens"))
+    out = count(field(usage, "completion_tokens"))
+    cached = count(field(field(usage, "prompt_tokens_details"), "cached_tokens"))
     if inp is None:  # DashScope / Responses API naming
-        inp = _int(field(usage, "input_tokens"))
-        out = _int(field(usage, "output_tokens"))
-        cached = _int(field(field(usage, "input_tokens_details"), "cached_tokens")) or cached
-    reasoning = _int(field(field(usage, "completion_tokens_details"), "reasoning_tokens")) or _int(
+        inp = count(field(usage, "input_tokens"))
+        out = count(field(usage, "output_tokens"))
+        cached = count(field(field(usage, "input_tokens_details"), "cached_tokens")) or cached
+    reasoning = count(field(field(usage, "completion_tokens_details"), "reasoning_tokens")) or count(
         field(field(usage, "output_tokens_details"), "reasoning_tokens")
     )
     if inp is None and out is None:

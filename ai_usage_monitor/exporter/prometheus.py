@@ -125,9 +125,6 @@ class StickyTopN:
         self._start: dict[tuple[str, ...], Values] = {}
         self._frozen: dict[tuple[str, ...], list[float]] = {}
 
-    def promoted(self, dim: str) -> frozenset[str]:
-        return frozenset(self.promotions.of(dim))
-
     def fold(
         self, rows: Mapping[tuple[str, ...], Values], dim_positions: Sequence[int]
     ) -> dict[tuple[str, ...], list[float]]:

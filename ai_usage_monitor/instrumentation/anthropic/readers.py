@@ -15,20 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 from ai_usage_monitor.instrumentation.core import StreamState, Usage
+from ai_usage_monitor.instrumentation.fields import count, field
 
 __all__ = ["anthropic_response_usage", "field", "message_usage", "observe_message_event", "text", "usage_of"]
 
 
-def field(obj: Any, name: str) -> Any:
-    """``obj.name`` of an SDK model, or ``obj[name]`` of its JSON dict; ``None`` when absent."""
-    if type(obj) is dict:
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
 def _count(obj: Any, name: str) -> int | None:
-    value = field(obj, name)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return count(field(obj, name))
 
 
 def text(obj: Any, name: str) -> str | None:

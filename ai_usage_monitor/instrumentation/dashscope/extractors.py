@@ -15,7 +15,9 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ai_usage_monitor.instrumentation.core import CallInfo, CallTracker, Failure, StreamState, Usage
+from ai_usage_monitor.instrumentation.fields import count, field
 from ai_usage_monitor.instrumentation.streams import wrap_async_generator, wrap_generator
+from ai_usage_monitor.providers import PROVIDER_DASHSCOPE, PROVIDER_DASHSCOPE_INTL, PROVIDER_HOSTS
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -39,34 +41,15 @@ __all__ = [
     "wants_thinking",
 ]
 
-PROVIDER = "dashscope"
+PROVIDER = PROVIDER_DASHSCOPE
 #: Model Studio's international (Singapore) endpoint: its own provider, priced from its USD list.
-INTL_PROVIDER = "dashscope-intl"
-_INTL_HOSTS = frozenset({"dashscope-intl.aliyuncs.com"})
+INTL_PROVIDER = PROVIDER_DASHSCOPE_INTL
 #: What the SDK calls when ``dashscope.base_http_api_url`` is unset (mainland China endpoint).
 DEFAULT_BASE_URL = "https://dashscope.aliyuncs.com/api/v1"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 #: DashScope streams say ``"null"`` (a string) as the finish reason of every chunk but the last.
 _NO_REASON = frozenset({"", "null"})
 _TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "cached_tokens", "reasoning_tokens")
-
-
-def field(obj: Any, name: str) -> Any:
-    """``obj[name]`` or ``obj.name``, ``None`` when absent (SDK 2.x raises AttributeError, ≤1.24 KeyError)."""
-    if isinstance(obj, dict):  # every SDK response object: checked first, it is the hot path
-        return obj.get(name)
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    try:
-        return getattr(obj, name, None)
-    except KeyError:
-        return None
-
-
-def _tokens(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _text(value: Any) -> str | None:
@@ -91,7 +74,7 @@ def server_of(url: str) -> tuple[str | None, int | None]:
 
 def provider_of(address: str | None) -> str:
     """The provider a call to this host is billed by: ``dashscope-intl`` for the international endpoint."""
-    return INTL_PROVIDER if address in _INTL_HOSTS else PROVIDER
+    return INTL_PROVIDER if address and PROVIDER_HOSTS.get(address) == INTL_PROVIDER else PROVIDER
 
 
 def _current_base_url(kwargs: Mapping[str, Any]) -> str:
@@ -137,8 +120,8 @@ def finish_reasons(output: Any) -> tuple[str, ...]:
 def generation_usage(response: Any) -> Usage:
     """Usage of a Generation / MultiModalConversation response (``None`` tokens when it has none)."""
     usage = field(response, "usage")
-    inp, out = _tokens(field(usage, "input_tokens")), _tokens(field(usage, "output_tokens"))
-    total = _tokens(field(usage, "total_tokens"))
+    inp, out = count(field(usage, "input_tokens")), count(field(usage, "output_tokens"))
+    total = count(field(usage, "total_tokens"))
     if total is None and not inp and not out:
         # No usage sent: the SDK's GenerationUsage then shows 0 and 0, which would be a fake 0.
         inp = out = None
@@ -146,8 +129,8 @@ def generation_usage(response: Any) -> Usage:
         input_tokens=inp,
         output_tokens=out,
         total_tokens=total,
-        cached_tokens=_tokens(field(field(usage, "prompt_tokens_details"), "cached_tokens")),
-        reasoning_tokens=_tokens(field(field(usage, "output_tokens_details"), "reasoning_tokens")),
+        cached_tokens=count(field(field(usage, "prompt_tokens_details"), "cached_tokens")),
+        reasoning_tokens=count(field(field(usage, "output_tokens_details"), "reasoning_tokens")),
         request_id=_text(field(response, "request_id")),
         finish_reasons=finish_reasons(field(response, "output")),
     )
@@ -155,7 +138,7 @@ def generation_usage(response: Any) -> Usage:
 
 def embedding_usage(response: Any) -> Usage:
     """Usage of a TextEmbedding response: ``usage["total_tokens"]`` is all input."""
-    total = _tokens(field(field(response, "usage"), "total_tokens"))
+    total = count(field(field(response, "usage"), "total_tokens"))
     return Usage(
         input_tokens=total,
         output_tokens=0 if total is not None else None,
@@ -190,16 +173,14 @@ def application_usage(response: Any) -> Usage:
         plain = generation_usage(response)
         plain.finish_reasons = ()
         return plain
-    inputs = [_tokens(field(m, "input_tokens")) for m in models]
-    outputs = [_tokens(field(m, "output_tokens")) for m in models]
+    inputs = [count(field(m, "input_tokens")) for m in models]
+    outputs = [count(field(m, "output_tokens")) for m in models]
     return Usage(
         input_tokens=_sum(inputs),
         output_tokens=_sum(outputs),
-        cached_tokens=_sum(
-            _tokens(field(field(m, "prompt_tokens_details"), "cached_tokens")) for m in models
-        ),
+        cached_tokens=_sum(count(field(field(m, "prompt_tokens_details"), "cached_tokens")) for m in models),
         reasoning_tokens=_sum(
-            _tokens(field(field(m, "output_tokens_details"), "reasoning_tokens")) for m in models
+            count(field(field(m, "output_tokens_details"), "reasoning_tokens")) for m in models
         ),
         response_model=application_model(field(m, "model_id") for m in models),
         request_id=_text(field(response, "request_id")),
