@@ -168,8 +168,8 @@ class CallTracker:
         "extractor",
         "fallback_model",
         "finished",
-        "guard",
         "parent",
+        "recorder",
         "start_ns",
         "start_perf",
         "state",
@@ -189,8 +189,8 @@ class CallTracker:
         self.finished = False
         self.state: StreamState | None = None
         self.tracer = _live_tracer()
-        #: the budget guard when budgets are configured, and what it holds for this call
-        self.guard: BudgetGuard | None = get_recorder().guard
+        #: the recorder of the call (its ``guard`` when budgets are configured), and what the guard holds
+        self.recorder = get_recorder()
         self.ticket: Ticket | None = None
         #: the OpenTelemetry context the span's parent comes from, kept when the call ends elsewhere
         self.parent: Context | None = None
@@ -260,7 +260,7 @@ class CallTracker:
             cache_write_tokens=usage.cache_write_tokens,
             response_model=answered if answered != model else None,
         )
-        recorder = get_recorder()
+        recorder = self.recorder
         # the record is the source of truth: written all the same if pricing or tracing fails
         try:
             recorder.price(record, thinking=call.thinking)
@@ -271,11 +271,11 @@ class CallTracker:
                 self._trace(self.tracer, record, usage, failure, recorder.settings.otel_cost_attributes)
             except Exception as exc:
                 handle_internal_error("tracing a call", exc)
-        ticket = self.ticket
-        if ticket is not None and self.guard is not None:
+        ticket, guard = self.ticket, recorder.guard
+        if ticket is not None and guard is not None:
             self.ticket = None
             try:
-                self.guard.after(ticket, record)
+                guard.after(ticket, record)
             except Exception as exc:
                 handle_internal_error("settling budgets", exc)
         recorder.emit(record)
@@ -440,8 +440,9 @@ def make_sync_wrapper(extractor: Extractor) -> Wrapper:
         tracker = _start(extractor, instance, args, kwargs)
         if tracker is None:
             return wrapped(*args, **kwargs)
-        if tracker.guard is not None:
-            args = _check_budgets(tracker, tracker.guard, args, kwargs)
+        guard = tracker.recorder.guard
+        if guard is not None:
+            args = _check_budgets(tracker, guard, args, kwargs)
         token = _inside_call.set(True)
         try:
             result = wrapped(*args, **kwargs)
@@ -466,8 +467,9 @@ def make_async_wrapper(extractor: Extractor) -> Wrapper:
         tracker = _start(extractor, instance, args, kwargs)
         if tracker is None:
             return await wrapped(*args, **kwargs)
-        if tracker.guard is not None:
-            args = _check_budgets(tracker, tracker.guard, args, kwargs)
+        guard = tracker.recorder.guard
+        if guard is not None:
+            args = _check_budgets(tracker, guard, args, kwargs)
         token = _inside_call.set(True)
         try:
             result = await wrapped(*args, **kwargs)
