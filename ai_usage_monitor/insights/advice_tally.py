@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ai_usage_monitor.insights.advice_models import same_kind_models
-from ai_usage_monitor.pricing.models import PriceEntry, Tier
 from ai_usage_monitor.pricing.pricer import Pricer
 from ai_usage_monitor.store.queries import AdviceCall
 
@@ -58,32 +57,6 @@ class Tally:
     failed_priced_calls: int = 0
     failed_cost: float = 0.0
     failed_without_usage: int = 0
-
-
-def _currency_factor(pricer: Pricer, currency: str) -> float:
-    """Multiply an amount in ``currency`` by this to get the pricer's currency."""
-    if currency == pricer.currency:
-        return 1.0
-    return pricer.usd_cny_rate if currency == "USD" else 1.0 / pricer.usd_cny_rate
-
-
-def _tier_cost(
-    pricer: Pricer,
-    entry: PriceEntry,
-    tier: Tier,
-    *,
-    input_tokens: int,
-    cached: int,
-    output: int,
-    thinking: bool,
-) -> float:
-    """One call's cost at ``tier``'s prices (what :meth:`Pricer.cost` does for the tier the input fell in)."""
-    amount = (
-        (input_tokens - cached) * tier.input
-        + cached * tier.cached_price
-        + output * tier.output_price(thinking)
-    )
-    return amount / entry.unit * _currency_factor(pricer, entry.currency)
 
 
 def _add(tally: Tally, pricer: Pricer, call: AdviceCall) -> None:
@@ -143,15 +116,16 @@ def _add(tally: Tally, pricer: Pricer, call: AdviceCall) -> None:
         tally.tier_calls += 1
         tally.tier_input_tokens += input_tokens
         tally.tier_cost += base
-        tally.tier0_cost += _tier_cost(
-            pricer,
-            entry,
-            first,
-            input_tokens=input_tokens,
-            cached=cached,
-            output=output_tokens,
-            thinking=bool(reasoning),
-        )
+        tally.tier0_cost += pricer.cost(
+            provider,
+            model,
+            input_tokens,
+            output_tokens,
+            cached_tokens=cached,
+            reasoning_tokens=reasoning,
+            at=ts,
+            tier_index=0,
+        )[0]
         if first.max_input_tokens is not None:
             tally.tier_boundaries.add(first.max_input_tokens)
     target = max(cached, int(input_tokens * TARGET_CACHE_SHARE))

@@ -175,18 +175,24 @@ class Pricer:
         batch: bool = False,
         explicit_cache: bool = False,
         at: float | None = None,
+        tier_index: int | None = None,
     ) -> tuple[float, str | None]:
-        """:meth:`quote` as ``(cost, price_ref)``, ``(0.0, None)`` when unpriced: the recorder's hot path."""
+        """:meth:`quote` as ``(cost, price_ref)``, ``(0.0, None)`` when unpriced: the recorder's hot path.
+
+        ``tier_index`` prices the call at that tier instead of the one its input falls in (what-if sums).
+        """
         if input_tokens is None or output_tokens is None:
             return 0.0, None
         rates = self._resolution(provider, model).at(time.time() if at is None else at)[1]
         if rates is None:
             return 0.0, None
         unit, factor, batch_factor, tiers = rates
-        # the first tier whose limit the input fits (only the last may have none), else the last
-        for tier in tiers:
-            if tier[0] is None or input_tokens <= tier[0]:
-                break
+        if tier_index is not None:
+            tier = tiers[tier_index]
+        else:  # the first tier whose limit the input fits (only the last may have none), else the last
+            for tier in tiers:
+                if tier[0] is None or input_tokens <= tier[0]:
+                    break
         _, input_price, cached_price, explicit_price, write_price, output_price, thinking_price, ref = tier
         cached = min(cached_tokens or 0, input_tokens)
         written = min(cache_write_tokens or 0, input_tokens - cached)
