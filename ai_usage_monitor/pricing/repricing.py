@@ -6,27 +6,21 @@ call, a stream read elsewhere) have no tokens to price and are left out of both.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ai_usage_monitor.pricing.pricer import Pricer
+from ai_usage_monitor.store.periods import last_days
+from ai_usage_monitor.store.queries import advice_calls
 
 if TYPE_CHECKING:
     from ai_usage_monitor.store.index import UsageStore
 
-__all__ = ["BUILTIN", "ModelCosts", "UnpricedModel", "reprice", "since", "unpriced_models"]
+__all__ = ["BUILTIN", "ModelCosts", "UnpricedModel", "reprice", "unpriced_models"]
 
 #: the name that stands for the built-in prices alone in ``pricing diff``
 BUILTIN = "builtin"
-_DAY = 86400.0
-_FETCH = 10_000
 _WITH_USAGE = "input_tokens IS NOT NULL AND output_tokens IS NOT NULL"
-
-
-def since(days: int, now: float | None = None) -> float:
-    """The Unix time ``days`` days before ``now``."""
-    return (time.time() if now is None else now) - days * _DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +38,14 @@ class UnpricedModel:
 
 
 def unpriced_models(store: UsageStore, days: int, pricer: Pricer) -> list[UnpricedModel]:
-    """Unpriced models of the last ``days`` days, most tokens first."""
+    """Unpriced models of the last ``days`` calendar days (today included), most tokens first."""
+    rng = last_days(store.tz, days)[0]
     rows = store.query(
         f"""SELECT coalesce(provider, ''), coalesce(model, ''), count(*), sum(input_tokens),
                    sum(output_tokens), max(ts)
-            FROM records WHERE ts >= ? AND NOT coalesce(priced, false) AND {_WITH_USAGE}
+            FROM records WHERE ts >= ? AND ts < ? AND NOT coalesce(priced, false) AND {_WITH_USAGE}
             GROUP BY 1, 2 ORDER BY sum(input_tokens) + sum(output_tokens) DESC, 1, 2""",
-        [since(days)],
+        [rng.start, rng.end],
     )
     found = []
     for provider, model, calls, input_tokens, output_tokens, last_ts in rows:
@@ -74,27 +69,23 @@ class ModelCosts:
 
 
 def reprice(store: UsageStore, days: int, before: Pricer, after: Pricer) -> list[ModelCosts]:
-    """Each record of the last ``days`` days priced by ``before`` and ``after``; per model, most change first.
+    """Each record of the last ``days`` calendar days priced by ``before`` and ``after``, per model; most
+    change first.
 
     Reasoning tokens select the thinking price, as when the record was written; cache writes are not
     indexed and count as plain input.
     """
     costs: dict[tuple[str, str], ModelCosts] = {}
-    with store.private_cursor() as cur:
-        cur.execute(
-            f"""SELECT coalesce(provider, ''), coalesce(model, ''), ts, input_tokens, output_tokens,
-                       cached_tokens, reasoning_tokens
-                FROM records WHERE ts >= ? AND {_WITH_USAGE}""",
-            [since(days)],
-        )
-        while batch := cur.fetchmany(_FETCH):
-            for provider, model, ts, input_tokens, output_tokens, cached, reasoning in batch:
-                key = (provider, model)
-                row = costs.get(key)
-                if row is None:
-                    row = costs[key] = ModelCosts(provider, model)
-                row.calls += 1
-                tokens = (provider, model, input_tokens, output_tokens)
-                row.before += before.cost(*tokens, cached_tokens=cached, reasoning_tokens=reasoning, at=ts)[0]
-                row.after += after.cost(*tokens, cached_tokens=cached, reasoning_tokens=reasoning, at=ts)[0]
+    for call in advice_calls(store, last_days(store.tz, days)[0]):
+        provider, model, _, ts, input_tokens, output_tokens, cached, reasoning = call[:8]
+        if input_tokens is None or output_tokens is None:
+            continue
+        key = (provider, model)
+        row = costs.get(key)
+        if row is None:
+            row = costs[key] = ModelCosts(provider, model)
+        row.calls += 1
+        tokens = (provider, model, input_tokens, output_tokens)
+        row.before += before.cost(*tokens, cached_tokens=cached, reasoning_tokens=reasoning, at=ts)[0]
+        row.after += after.cost(*tokens, cached_tokens=cached, reasoning_tokens=reasoning, at=ts)[0]
     return sorted(costs.values(), key=lambda r: (-abs(r.after - r.before), r.provider, r.model))
