@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ai_usage_monitor.cli_options import RecordsDirOption
+from ai_usage_monitor.cli_options import RecordsDirOption, wide_console
 from ai_usage_monitor.config import Settings, SettingsError
 from ai_usage_monitor.config_errors import setting_origin
 from ai_usage_monitor.state import resolve_settings
@@ -121,6 +121,13 @@ def _require_folders(
         )
 
 
+def _reading_settings(records_dir: Path | None, **overrides: Any) -> Settings:
+    """The settings of a command that reads an existing records folder (``--records-dir`` and others)."""
+    settings = _settings(records_dir=records_dir, **overrides)
+    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    return settings
+
+
 def _require_free_port(settings: Settings, options: Mapping[str, str]) -> None:
     """The server's address can be bound (checked before anything starts), else one line."""
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
@@ -205,8 +212,7 @@ def report(
 ) -> None:
     """Usage of the last N days as a table, JSON or CSV."""
     _in_range(days, 1, 366, "--days")
-    settings = _settings(records_dir=records_dir)
-    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    settings = _reading_settings(records_dir)
     from ai_usage_monitor.store.reports import build_report, write_report
 
     if output is not None and output.is_dir():
@@ -278,7 +284,7 @@ def _report_tables(data: Mapping[str, Any]) -> list[Table]:
 
 def _print_table(data: Mapping[str, Any], output: Path | None) -> None:
     if output is None:
-        console = Console(width=max(Console().width, 120))
+        console = wide_console(120)
         for table in _report_tables(data):
             console.print(table)
         return
@@ -295,8 +301,7 @@ def reindex(records_dir: RecordsDirOption = None) -> None:
     """Rebuild the index from the JSONL files (the server must be stopped)."""
     from ai_usage_monitor.store.index import UsageStore
 
-    settings = _settings(records_dir=records_dir)
-    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    settings = _reading_settings(records_dir)
     store = UsageStore(settings)
     if getattr(store, "mode", "file") == "memory":
         store.close()
@@ -345,8 +350,7 @@ def advise(
 ) -> None:
     """What to change to spend less, each item with its saving per month at current volume."""
     _in_range(days, 1, 90, "--days")
-    settings = _settings(records_dir=records_dir)
-    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    settings = _reading_settings(records_dir)
     from ai_usage_monitor.insights import advise_last_days
     from ai_usage_monitor.pricing import get_pricer
 
@@ -374,7 +378,7 @@ def advise(
         )
     if not items:
         _err.print(f"no advice: no calls to learn from in the last {days} days")
-    Console(width=max(Console().width, 160)).print(table)
+    wide_console(160).print(table)
 
 
 class ForecastScope(enum.StrEnum):
@@ -396,8 +400,7 @@ def forecast(
     records_dir: RecordsDirOption = None,
 ) -> None:
     """Expected spend at month end and today, with an 80% band and the method that answered."""
-    settings = _settings(records_dir=records_dir)
-    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    settings = _reading_settings(records_dir)
     from ai_usage_monitor.insights.report import build_forecast
 
     store = _open_store(settings)
@@ -412,7 +415,7 @@ def forecast(
     for row in data["forecast"]:
         money = [_money(row[k]) for k in ("month_to_date", "expected", "low", "high")]
         table.add_row(row["key"], *money, _money(row["today"]["expected"]), row["method"])
-    console = Console(width=max(Console().width, 100))
+    console = wide_console(100)
     console.print(table)
     console.print(
         f"today {today['date']}: spent {_money(today['spent'])}, expected {_money(today['expected'])} "
@@ -444,9 +447,7 @@ def digest(
     """The daily (or weekly) digest: yesterday's spend against last week, top lists, forecast, advice."""
     if print_only == send:
         raise typer.BadParameter("give exactly one of --print and --send", param_hint="--print / --send")
-    given: dict[str, Any] = {"records_dir": records_dir, "digest_language": language and language.value}
-    settings = _settings(**given)
-    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    settings = _reading_settings(records_dir, digest_language=language and language.value)
     if send and not settings.digest_channels:
         raise SetupError("no digest_channels are configured: name the channels to send the digest to")
     from ai_usage_monitor.insights.digest_schedule import queue_digest, render_digest
@@ -518,8 +519,7 @@ def budgets(
 ) -> None:
     """Every budget in its current period: spent, reserved, limit, state and when it resets."""
     _in_range(top, 1, 1000, "--top")
-    settings = _settings(records_dir=records_dir)
-    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    settings = _reading_settings(records_dir)
     from ai_usage_monitor.budgets import status as budget_status
     from ai_usage_monitor.budgets.current import current_status
 
@@ -560,7 +560,7 @@ def budgets(
             row["resets_at"],
             row["action"],
         )
-    console = Console(width=max(Console().width, 140))
+    console = wide_console(140)
     console.print(table)
     for more in data["omitted"]:
         console.print(

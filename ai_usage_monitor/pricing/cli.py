@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ai_usage_monitor.cli_options import RecordsDirOption
+from ai_usage_monitor.cli_options import RecordsDirOption, wide_console
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.pricing.catalogue import builtin_entries
 from ai_usage_monitor.pricing.lookup import find_prices
@@ -33,11 +33,6 @@ pricing_app = typer.Typer(
 )
 
 _UNIT_NAMES = {size: name for name, size in UNITS.items()}
-
-
-def _console(min_width: int = 110) -> Console:
-    width = Console().width
-    return Console(width=max(width, min_width))  # tables stay readable when piped (rich assumes 80 columns)
 
 
 def _money(value: float | None) -> str:
@@ -120,7 +115,7 @@ def show(
     ] = None,
 ) -> None:
     """Print the price entry a model is billed with: source, date, tiers (without --provider: every match)."""
-    console = _console()
+    console = wide_console()
     settings = Settings()
     pricer = _pricer(console, settings)
     when = None
@@ -151,7 +146,7 @@ def list_catalogue(
     provider: Annotated[str | None, typer.Option(help="Only this provider's data file.")] = None,
 ) -> None:
     """Print the built-in prices, one table per provider in its own currency and unit, history included."""
-    console = _console()
+    console = wide_console()
     by_provider: dict[tuple[str, str, int], list[PriceEntry]] = {}
     for entry in builtin_entries():
         if provider is None or entry.provider == provider:
@@ -176,7 +171,7 @@ def unpriced(
     records_dir: RecordsDirOption = None,
 ) -> None:
     """Models the records of the last N days could not price, with their calls and tokens (money at risk)."""
-    console = _console(150)
+    console = wide_console(150)
     store, settings = _open_records(records_dir)
     try:
         rows = unpriced_models(store, days, _pricer(console, settings))
@@ -216,7 +211,7 @@ def diff(
     Each file applies as the override file would, over the built-in data; ``builtin`` is the built-in
     data alone. Cache-write tokens are not in the index, so they are re-priced as plain input.
     """
-    console = _console()
+    console = wide_console()
     store, settings = _open_records(records_dir)
     try:
         before, after = (_pricer(console, _with_prices(settings, name)) for name in (old, new))
@@ -249,10 +244,9 @@ def diff(
 
 def _open_records(records_dir: Path | None) -> tuple[UsageStore, Settings]:
     """The records' index, brought up to date, and the settings it was opened with."""
-    from ai_usage_monitor.cli import _open_store, _options, _require_folders, _settings
+    from ai_usage_monitor.cli import _open_store, _reading_settings
 
-    settings = _settings(records_dir=records_dir)
-    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+    settings = _reading_settings(records_dir)
     return _open_store(settings), settings
 
 
