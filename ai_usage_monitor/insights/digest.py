@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
+from ai_usage_monitor.budgets.status import ratio_of
 from ai_usage_monitor.insights.advice import Advice
 from ai_usage_monitor.notify.message import Language, Message
 
@@ -85,7 +86,7 @@ class BudgetUse:
 
     @property
     def ratio(self) -> float:
-        return self.spent / self.limit if self.limit > 0 else float("inf")
+        return ratio_of(self.spent, self.limit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,7 +90,7 @@ def _budgets(store: UsageStore, team: PeriodForecast, keyed: _Keyed) -> list[dic
     ``week`` ones to the end of the week, ``month`` ones to the end of the month. Per-value quotas (a
     ``"*"`` scope) and scopes on other fields are left out: the team's pace would misstate them."""
     out = []
-    for budget in getattr(store.settings, "budgets", None) or []:
+    for budget in store.settings.budgets:
         scope = dict(budget.scope)
         if ALL_VALUES in scope.values() or len(scope) > 1:
             continue
