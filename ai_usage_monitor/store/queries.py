@@ -357,22 +357,31 @@ def _local_day_sql(store: UsageStore, start: float, end: float) -> tuple[str, li
     return f"CAST(floor((ts + {offset}) / {_DAY}) AS BIGINT)", params
 
 
-def cost_trend(store: UsageStore, days: Sequence[date]) -> list[dict[str, Any]]:
-    """One row per given calendar day (configured time zone), zeros included:
-    ``{"date": "YYYY-MM-DD", "cost", "calls", "tokens"}``."""
+def _by_local_day(
+    store: UsageStore, days: Sequence[date], keys: str, sums: str, folds: list[Any]
+) -> dict[tuple[Any, ...], list[Any]]:
+    """``sums`` grouped by ``keys`` (SQL, may be empty) and local calendar day over ``days``' span; each key
+    ends with the day as a ``date``."""
     from ai_usage_monitor.store.periods import day_start
 
-    if not days:
-        return []
     start = day_start(store.tz, min(days))
     end = day_start(store.tz, max(days) + timedelta(days=1))
     day_sql, day_params = _local_day_sql(store, start, end)
-    sql = f"SELECT {day_sql} AS d, sum(cost), count(*), sum({_TOKENS}) FROM records{{where}} GROUP BY d"
-    groups = _groups(store, sql, [plus] * 3, TimeRange(start, end), select_params=day_params)
-    found = {_EPOCH + timedelta(days=int(d)): values for (d,), values in groups.items()}
+    prefix = f"{keys}, " if keys else ""
+    sql = f"SELECT {prefix}{day_sql} AS d, {sums} FROM records{{where}} GROUP BY ALL"
+    groups = _groups(store, sql, folds, TimeRange(start, end), select_params=day_params)
+    return {(*key[:-1], _EPOCH + timedelta(days=int(key[-1]))): values for key, values in groups.items()}
+
+
+def cost_trend(store: UsageStore, days: Sequence[date]) -> list[dict[str, Any]]:
+    """One row per given calendar day (configured time zone), zeros included:
+    ``{"date": "YYYY-MM-DD", "cost", "calls", "tokens"}``."""
+    if not days:
+        return []
+    found = _by_local_day(store, days, "", f"sum(cost), count(*), sum({_TOKENS})", [plus] * 3)
     out = []
     for day in days:
-        cost, calls, tokens = found.get(day, (0.0, 0, 0))
+        cost, calls, tokens = found.get((day,), (0.0, 0, 0))
         out.append(
             {"date": day.isoformat(), "cost": float(cost or 0.0), "calls": calls, "tokens": int(tokens or 0)}
         )
@@ -627,22 +636,15 @@ def daily_costs(
 ) -> dict[str, list[float]]:
     """Cost per given local calendar day (oldest first, zeros included) for each value of ``dimension``
     seen in those days (a null value under ``"unknown"``), or for all records under ``"all"``."""
-    from ai_usage_monitor.store.periods import day_start
-
     if dimension is not None and dimension not in _DIMENSIONS:
         raise ValueError(f"dimension must be one of {sorted(_DIMENSIONS)}, got {dimension!r}")
     if not days:
         return {}
-    start = day_start(store.tz, min(days))
-    end = day_start(store.tz, max(days) + timedelta(days=1))
-    day_sql, day_params = _local_day_sql(store, start, end)
     key = "'all'" if dimension is None else f"coalesce({dimension}, '{UNKNOWN}')"
-    sql = f"SELECT {key}, {day_sql} AS d, sum(cost) FROM records{{where}} GROUP BY ALL"
-    groups = _groups(store, sql, [plus], TimeRange(start, end), select_params=day_params)
     position = {day: i for i, day in enumerate(days)}
     out: dict[str, list[float]] = {}
-    for (name, d), (cost,) in groups.items():
-        i = position.get(_EPOCH + timedelta(days=int(d)))
+    for (name, day), (cost,) in _by_local_day(store, days, key, "sum(cost)", [plus]).items():
+        i = position.get(day)
         if i is not None:
             out.setdefault(name, [0.0] * len(days))[i] += float(cost or 0.0)
     return out
