@@ -227,15 +227,13 @@ def _nulls_last(value: Any) -> tuple[bool, Any]:
     return (value is None, "" if value is None else value)
 
 
-_SUMMARY_SQL = f"""SELECT model, function, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}),
-                          sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
-                          sum(cost), sum(duration_ms), count(*) FILTER (WHERE {_UNPRICED}), min(ts), max(ts)
-                   FROM records{{where}} GROUP BY model, function"""
+_SUMMARY_SUMS = f"""count(*), count(*) FILTER (WHERE success), sum({_TOKENS}),
+    sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
+    sum(cost), sum(duration_ms), count(*) FILTER (WHERE {_UNPRICED}), min(ts), max(ts)"""
+_SUMMARY_SQL = f"SELECT model, function, {_SUMMARY_SUMS} FROM records{{where}} GROUP BY model, function"
 _SUMMARY_COMBINE = (*[plus] * 10, least, greatest)
 #: ``_SUMMARY_SQL`` without the breakdowns: one group, however many models and functions there are.
-_TOTALS_SQL = _SUMMARY_SQL.replace("SELECT model, function,", "SELECT NULL, NULL,").replace(
-    "GROUP BY model, function", "GROUP BY ALL"
-)
+_TOTALS_SQL = f"SELECT NULL, NULL, {_SUMMARY_SUMS} FROM records{{where}} GROUP BY ALL"
 
 
 def summarize(
