@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["MESSAGE_MAX_CHARS", "NAME_MAX_CHARS", "cut"]
+__all__ = ["MESSAGE_MAX_CHARS", "NAME_MAX_CHARS", "OTHER", "cut"]
 
+#: The name the values past a top N are summed under (dashboard lists, /metrics labels, forecasts).
+OTHER = "other"
 #: Longest name (model, function, user, label value…) served as is.
 NAME_MAX_CHARS = 128
 #: Longest error message served as is.

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ai_usage_monitor.bounds import MESSAGE_MAX_CHARS, NAME_MAX_CHARS, cut
+from ai_usage_monitor.bounds import MESSAGE_MAX_CHARS, NAME_MAX_CHARS, OTHER, cut
 from ai_usage_monitor.store.queries import Summary
 
 __all__ = [
@@ -66,10 +66,6 @@ __all__ = [
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
-
-
-#: The name a dashboard breakdown sums its rows past the first ``limit`` under.
-OTHER = "other"
 
 
 class _BoundedRow(_Open):

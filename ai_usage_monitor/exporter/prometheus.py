@@ -30,7 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from ai_usage_monitor.bounds import NAME_MAX_CHARS, cut
+from ai_usage_monitor.bounds import NAME_MAX_CHARS, OTHER, cut
 from ai_usage_monitor.budgets.current import current_status
 from ai_usage_monitor.budgets.status import warning_ratio
 from ai_usage_monitor.exporter.drops import DROP_REASONS, DropTotals, read_ledgers
@@ -64,7 +64,6 @@ __all__ = [
 DURATION_BUCKETS: tuple[float, ...] = tuple(round(0.01 * 2**i, 2) for i in range(14))
 TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
 
-OTHER = "other"
 BASE_LABELS = ("provider", "model", "function", "status")
 #: The order of the values kept per row, as ``metric_totals`` names them.
 VALUE_KEYS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost")

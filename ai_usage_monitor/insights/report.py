@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from ai_usage_monitor.bounds import OTHER
 from ai_usage_monitor.budgets.config import ALL_VALUES
 from ai_usage_monitor.insights.forecast import (
     Band,
@@ -39,7 +40,7 @@ HISTORY_DAYS = 84
 PROFILE_DAYS = 28
 #: Keys forecast one by one (top by month-to-date cost); the rest are folded into ``"other"``.
 MAX_KEYS = 20
-ALL, OTHER = "all", "other"
+ALL = "all"
 #: budget scope keys whose single value has a forecast of its own
 _BUDGET_SCOPES: dict[str, Dimension] = {"model": "model", "function": "function", "anchor_id": "anchor_id"}
 #: The forecast of one value of a dimension (``None`` when it has no cost in the history).
