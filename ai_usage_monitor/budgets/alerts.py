@@ -89,7 +89,8 @@ class ThresholdAlerts:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._queued: set[str] = set()
+        #: (budget, scope value, period label, threshold) of the alerts this process queued
+        self._queued: set[tuple[str, str, str, float]] = set()
         self._lock = threading.Lock()
 
     def check(self, budget: Budget, scope_value: str, window: PeriodWindow, spent: float | None) -> None:
@@ -99,7 +100,7 @@ class ThresholdAlerts:
         for threshold in budget.thresholds:  # sorted ascending
             if spent < threshold * budget.limit:
                 return
-            key = alert_key(budget, scope_value, window, threshold)
+            key = (budget.name, scope_value, window.label, threshold)  # alert_key's parts, unformatted
             if key in self._queued:
                 continue
             with self._lock:
