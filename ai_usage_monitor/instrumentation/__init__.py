@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import sys
 import threading
 from collections.abc import Iterable
 from typing import Any
 
+import wrapt
 from opentelemetry.trace import TracerProvider
 
 from ai_usage_monitor.config import Settings
@@ -31,9 +33,45 @@ INSTRUMENTORS: dict[str, tuple[str, str]] = {
 }
 
 
+#: providers ``instrument()`` asked for whose SDK was not imported yet: patched when it is
+_pending: set[str] = set()
+#: providers with a post-import hook registered (a hook cannot be removed: it checks ``_pending``)
+_hooked: set[str] = set()
+_pending_lock = threading.Lock()
+
+
 def _instrumentor(name: str) -> Any:
     module_name, class_name = INSTRUMENTORS[name][1].split(":")
     return getattr(importlib.import_module(module_name), class_name)()
+
+
+def _patch(name: str) -> None:
+    instrumentor = _instrumentor(name)
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+
+
+def _patch_when_imported(name: str) -> None:
+    """Patch ``name``'s SDK now if the app imported it, else when it does: importing an SDK the app may
+    never use (the Anthropic one takes seconds) is not ``instrument()``'s to pay for."""
+    with _pending_lock:
+        if INSTRUMENTORS[name][0] in sys.modules:
+            _pending.discard(name)
+        else:
+            _pending.add(name)
+            if name not in _hooked:
+                _hooked.add(name)
+                wrapt.register_post_import_hook(lambda _module: _on_import(name), INSTRUMENTORS[name][0])
+            return
+    _patch(name)
+
+
+def _on_import(name: str) -> None:
+    with _pending_lock:
+        if name not in _pending:
+            return
+        _pending.discard(name)
+    _patch(name)
 
 
 def instrument(
@@ -67,16 +105,16 @@ def instrument(
             if providers is not None:
                 logger.warning("ai-usage-monitor: %s is not installed, nothing to instrument", name)
             continue
-        instrumentor = _instrumentor(name)
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument()
+        _patch_when_imported(name)
     return resolved
 
 
 def uninstrument() -> None:
-    """Restore every patched SDK method."""
+    """Restore every patched SDK method (and forget the SDKs waiting to be imported)."""
+    with _pending_lock:
+        _pending.clear()
     for name in INSTRUMENTORS:
-        if importlib.util.find_spec(INSTRUMENTORS[name][0]) is None:
+        if INSTRUMENTORS[name][0] not in sys.modules:
             continue
         instrumentor = _instrumentor(name)
         if instrumentor.is_instrumented_by_opentelemetry:
@@ -84,10 +122,9 @@ def uninstrument() -> None:
 
 
 def instrumented_providers() -> list[str]:
-    """Names of the providers whose SDK is patched right now."""
+    """Names of the providers whose SDK is patched right now (not those still waiting for their import)."""
     return [
         name
         for name in INSTRUMENTORS
-        if importlib.util.find_spec(INSTRUMENTORS[name][0]) is not None
-        and _instrumentor(name).is_instrumented_by_opentelemetry
+        if INSTRUMENTORS[name][0] in sys.modules and _instrumentor(name).is_instrumented_by_opentelemetry
     ]
