@@ -527,6 +527,7 @@ class BudgetOmitted(BaseModel):
     """The scope values of a ``"*"`` budget beyond those listed."""
 
     name: str
+    limit: float = Field(description="The limit each of them has")
     count: int
     spent: float
     reserved: float

@@ -185,6 +185,7 @@ def test_a_star_budget_lists_its_top_values_and_counts_the_rest(served: Served) 
     omitted = {o["name"]: o for o in data["omitted"]}
     assert omitted["主播月度额度"] == {
         "name": "主播月度额度",
+        "limit": 0.5,
         "count": len(anchors) - 1,
         "spent": pytest.approx(sum(rest)),
         "reserved": 0.0,
