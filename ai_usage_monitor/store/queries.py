@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
 
 from ai_usage_monitor.store.cache import Combine, Groups, greatest, least, merge, plus
+from ai_usage_monitor.store.schema import decode_tags, tag_entry
 
 if TYPE_CHECKING:
     from ai_usage_monitor.store.index import UsageStore
@@ -43,7 +44,7 @@ __all__ = [
     "unpriced_models",
 ]
 
-Dimension = Literal["model", "function", "user_id", "anchor_id", "session_id", "provider"]
+Dimension = Literal["model", "function", "user_id", "anchor_id", "session_id", "provider", "service", "host"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class TimeRange:
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Equality filters; ``None`` means any."""
+    """Equality filters; ``None`` means any. ``tags``: ``(key, value)`` pairs the record's tags all hold."""
 
     provider: str | None = None
     model: str | None = None
@@ -64,6 +65,9 @@ class Filters:
     user_id: str | None = None
     anchor_id: str | None = None
     session_id: str | None = None
+    service: str | None = None
+    host: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -124,7 +128,8 @@ _OVERFLOW: Final = Groups()
 def _where(
     rng: TimeRange | None, filters: Filters | None = None, *extra: str, batches: _Batches | None = None
 ) -> tuple[str, list[Any]]:
-    clauses, params = list(extra), []
+    clauses: list[str] = list(extra)
+    params: list[Any] = []
     if rng is not None:
         clauses.append("ts >= ? AND ts < ?")
         params += [rng.start, rng.end]
@@ -134,10 +139,20 @@ def _where(
     if filters is not None:
         for f in fields(filters):
             value = getattr(filters, f.name)
-            if value is not None:
+            if f.name == "tags":
+                for key, tag_value in value:
+                    clauses.append(_has_tag_sql())
+                    params.append(tag_entry(key, tag_value))
+            elif value is not None:
                 clauses.append(f"{f.name} = ?")
                 params.append(value)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _has_tag_sql() -> str:
+    """SQL true when the record's indexed ``tags`` list holds the one ``tag_entry`` bound to ``?`` (the only
+    array test of the queries: a backend with another SQL dialect swaps this function alone)."""
+    return "list_contains(tags, ?)"
 
 
 def _rate(successes: int, calls: int) -> float:
@@ -575,7 +590,7 @@ def iter_records(
 ) -> Iterator[dict[str, Any]]:
     """The records themselves (as dicts with the JSONL keys), oldest first, for exports.
 
-    Only the indexed keys come back (``schema.INDEXED_FIELDS``); ids and tags stay in the JSONL."""
+    Only the indexed keys come back (``schema.INDEXED_FIELDS``, ``tags`` as a dict); ids stay in the JSONL."""
     from ai_usage_monitor.store.schema import INDEXED_FIELDS, RECORD_COLUMNS
 
     where, params = _where(rng, filters)
@@ -584,7 +599,9 @@ def iter_records(
         cur.execute(f"SELECT {', '.join(RECORD_COLUMNS)} FROM records{where} ORDER BY ts", params)
         while batch := cur.fetchmany(_FETCH_ROWS):
             for row in batch:
-                yield dict(zip(keys, row, strict=True))
+                record = dict(zip(keys, row, strict=True))
+                record["tags"] = decode_tags(record["tags"])
+                yield record
 
 
 #: One call as the advice re-prices it (``insights/advice.py``): tokens as recorded, ``None`` when unknown.
