@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     #: Extra OpenAI-client base-URL hosts and the provider each means, e.g. ``{"llm.corp.example": "qwen"}``
     #: (env ``AI_USAGE_PROVIDER_HOSTS`` as JSON, a ``[provider_hosts]`` TOML table); see pricing/README.md.
     provider_hosts: dict[str, str] = Field(default_factory=dict)
+    #: The app's name in its records (``service``); unset: OpenTelemetry's ``service.name``, else the
+    #: script's name (docs/architecture.md §4).
+    service: str | None = None
 
     # server
     host: str = "127.0.0.1"

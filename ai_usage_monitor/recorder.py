@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.context import current_context, current_frame
 from ai_usage_monitor.exporter.jsonl import JsonlExporter
+from ai_usage_monitor.identity import host_name, resolve_service
 from ai_usage_monitor.internal import handle_internal_error, set_raise_internal_errors
 from ai_usage_monitor.records import MAX_TIMESTAMP, UsageRecord, validate_record
 from ai_usage_monitor.state import active_settings
@@ -55,6 +56,10 @@ class Recorder:
             self.pricer = get_pricer(settings.model_copy(update={"pricing_file": None}))
         self.exporter = JsonlExporter(settings.records_dir, settings.tz, fsync=settings.fsync == "always")
         self.sinks: list[Sink] = []
+        #: stamped on records that do not name theirs; the service is resolved at the first record, so an
+        #: OpenTelemetry SDK the app sets up after ``instrument()`` still names it
+        self.service: str | None = None
+        self.host = host_name()
         #: the pre-call budget guard; ``None`` without budgets (the hot path then checks only this)
         self.guard: BudgetGuard | None = None
         if settings.budgets:
@@ -87,6 +92,10 @@ class Recorder:
     def emit(self, record: UsageRecord) -> None:
         """Write the record unless it holds bad numbers (then it is dropped as ``invalid``); sinks' failures
         are the monitor's, never the caller's."""
+        if record.service is None:
+            record.service = self.service or self._resolve_service()
+        if record.host is None:
+            record.host = self.host
         problem = validate_record(record)
         if problem is not None:
             self._refuse(record, problem)
@@ -100,6 +109,10 @@ class Recorder:
                 sink(record)
             except Exception as exc:
                 handle_internal_error(f"sink {sink!r}", exc)
+
+    def _resolve_service(self) -> str:
+        self.service = resolve_service(self.settings.service)
+        return self.service
 
     def _refuse(self, record: UsageRecord, field: str) -> None:
         value = getattr(record, field)
@@ -188,11 +201,14 @@ def record_ai_usage(  # noqa: PLR0917 - the original doc calls it positionally
     tags: Mapping[str, str] | None = None,
     source: str = "manual",
     response_model: str | None = None,
+    service: str | None = None,
+    host: str | None = None,
 ) -> UsageRecord:
     """Record one call made outside the instrumented clients; the usage context fills what is not given.
 
     ``cost`` overrides the catalogue price (``priced`` is then true, ``price_ref`` ``"manual"``).
     ``response_model``: the name the provider answered with, kept (and priced) when it differs from ``model``.
+    ``service`` / ``host``: this record's app and machine, instead of the process's (docs/architecture.md §4).
     """
     ctx = current_context()
     frame = current_frame()
@@ -223,6 +239,8 @@ def record_ai_usage(  # noqa: PLR0917 - the original doc calls it positionally
             error_type=error_type,
             usage_missing=input_tokens is None or output_tokens is None,
             response_model=response_model if response_model != model else None,
+            service=service,
+            host=host,
         )
         recorder = get_recorder()
     except Exception as exc:

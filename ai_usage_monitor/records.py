@@ -82,6 +82,10 @@ class UsageRecord:
     #: the model name the provider answered with (e.g. the dated snapshot ``gpt-4o-mini-2024-07-18``)
     #: when it differs from ``model``, the requested name; pricing prefers it as the more exact name
     response_model: str | None = None
+    #: the app that made the call (the ``service`` setting, else OTel's ``service.name``, else the script
+    #: name) and the machine it ran on; ``None`` in records written before these fields existed
+    service: str | None = None
+    host: str | None = None
 
     def to_json_line(self) -> bytes:
         """The record as one UTF-8 JSONL line (non-ASCII kept as is), newline included."""

@@ -74,10 +74,13 @@ def generate(records_dir: Path, n: int, end: float) -> float:
           printf('%016x%016x', hash(i), hash(i + 1)) AS request_id,
           printf('%016x%016x', hash(i + 2), hash(i + 3)) AS trace_id,
           printf('%016x', hash(i + 4)) AS span_id,
-          provider AS source, MAP {{}}::MAP(VARCHAR, VARCHAR) AS tags,
+          provider AS source,
+          MAP {{'team': ['直播', 'search', 'ops'][1 + {h.format(k=37)} % 3], 'env': 'prod'}} AS tags,
           printf('%016x%016x', hash(i + 5), hash(i + 6)) AS record_id, 1 AS v,
           NULL::VARCHAR AS request_model,
           CASE WHEN success THEN NULL ELSE 'RateLimitError' END AS error_type, false AS usage_missing,
+          ['live-api', 'batch-worker', '客服'][1 + {h.format(k=41)} % 3] AS service,
+          'pod-' || ({h.format(k=43)} % 20)::VARCHAR AS host,
           strftime(to_timestamp(timestamp), '%Y-%m-%d') AS day
           FROM range({n}) t(i)) TO '{staging}' (FORMAT json, PARTITION_BY (day))"""
     )

@@ -16,6 +16,8 @@ from pydantic_core import PydanticCustomError
 
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.store.index import UsageStore
+from ai_usage_monitor.store.queries import Filters
+from ai_usage_monitor.store.schema import MAX_TAG_CHARS
 
 __all__ = [
     "REGISTRY_STATE_KEY",
@@ -24,6 +26,7 @@ __all__ = [
     "Days",
     "DaysAgo",
     "ExportDays",
+    "FiltersDep",
     "HoursAgo",
     "InRange",
     "Limit",
@@ -127,3 +130,56 @@ DashboardRangeKey = Annotated[
     Query(alias="range", description="1h: the last 60 minutes; today; 7d or 30d: days ending today; month"),
 ]
 ReportFormat = Annotated[Literal["json", "csv"], Query(alias="format", description="Report file format")]
+
+
+#: Tag filters one request may give at most.
+MAX_TAG_FILTERS = 10
+_NAME_MAX = 256
+
+
+def _tag_filter(value: object) -> str:
+    """A ``tag=`` value: ``key:value`` (split at the first colon; the key not empty, the pair indexable)."""
+    if isinstance(value, str):
+        key, sep, tag_value = value.partition(":")
+        if sep and key and len(key) + len(tag_value) <= MAX_TAG_CHARS:
+            return value
+    raise PydanticCustomError(
+        "tag_filter",
+        "tag must be key:value (a key, a colon, then the value; {max} characters at most), got '{value}'",
+        {"max": MAX_TAG_CHARS + 1, "value": str(value)[:80]},
+    )
+
+
+_TagFilter = Annotated[
+    str,
+    PlainValidator(_tag_filter),
+    WithJsonSchema({"type": "string", "pattern": "^[^:]+:", "examples": ["team:直播"]}),
+]
+
+
+def get_filters(
+    service: Annotated[
+        str | None,
+        Query(min_length=1, max_length=_NAME_MAX, description="Only the records of this service (app)"),
+    ] = None,
+    host: Annotated[
+        str | None,
+        Query(min_length=1, max_length=_NAME_MAX, description="Only the records written on this host"),
+    ] = None,
+    tag: Annotated[
+        list[_TagFilter],
+        Query(
+            max_length=MAX_TAG_FILTERS,
+            description="Only records with this tag, as key:value (split at the first colon); repeat the "
+            "parameter for several, which must all match",
+        ),
+    ] = [],  # noqa: B006 - FastAPI copies a query parameter's default per request
+) -> Filters | None:
+    """The record filters of a request; ``None`` when it gives none (such answers are cached)."""
+    if service is None and host is None and not tag:
+        return None
+    tags = tuple((key, value) for key, _, value in (t.partition(":") for t in tag))
+    return Filters(service=service, host=host, tags=tags)
+
+
+FiltersDep = Annotated[Filters | None, Depends(get_filters)]

@@ -38,6 +38,7 @@ __all__ = [
     "ForecastToday",
     "FunctionRank",
     "Health",
+    "HostRank",
     "HourlySummary",
     "LatencyReport",
     "LatencyRow",
@@ -50,11 +51,14 @@ __all__ = [
     "RecentErrors",
     "RecordsDropped",
     "SelectedTotals",
+    "ServiceRank",
     "SessionSummary",
     "TodayStats",
     "TopAnchors",
     "TopFunctions",
+    "TopHosts",
     "TopModels",
+    "TopServices",
     "TopUsers",
     "Totals",
     "TrendPoint",
@@ -221,6 +225,14 @@ class ModelRank(RankRow):
     model: str
 
 
+class ServiceRank(RankRow):
+    service: str
+
+
+class HostRank(RankRow):
+    host: str
+
+
 class TopUsers(BaseModel):
     period_days: int
     top_users: list[UserRank]
@@ -234,6 +246,16 @@ class TopAnchors(BaseModel):
 class TopFunctions(BaseModel):
     period_days: int
     top_functions: list[FunctionRank]
+
+
+class TopServices(BaseModel):
+    period_days: int
+    top_services: list[ServiceRank]
+
+
+class TopHosts(BaseModel):
+    period_days: int
+    top_hosts: list[HostRank]
 
 
 class TopModels(BaseModel):
@@ -365,6 +387,11 @@ class Dashboard(BaseModel):
     recent_errors: list[ErrorRow]
     unpriced_models: list[UnpricedModel]
     records_dropped: RecordsDropped | None = None
+    services: list[str] = Field(
+        default_factory=list,
+        description="Every service seen (all time, most costly first): the dashboard's service picker",
+    )
+    service: str | None = Field(default=None, description="The service every panel is filtered by, if any")
 
 
 class ConfigInfo(BaseModel):
@@ -401,6 +428,11 @@ class Health(_Open):
     tailing: bool = False
     last_error: str | None = None
     records_dropped: RecordsDropped | None = None
+    services: list[str] = Field(
+        default_factory=list,
+        description="Every service seen (all time, most costly first): the dashboard's service picker",
+    )
+    service: str | None = Field(default=None, description="The service every panel is filtered by, if any")
 
 
 class NotificationAttempt(BaseModel):

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
 
 from ai_usage_monitor.store.cache import Combine, Groups, greatest, least, merge, plus
+from ai_usage_monitor.store.schema import decode_tags, tag_entry
 
 if TYPE_CHECKING:
     from ai_usage_monitor.store.index import UsageStore
@@ -43,7 +44,7 @@ __all__ = [
     "unpriced_models",
 ]
 
-Dimension = Literal["model", "function", "user_id", "anchor_id", "session_id", "provider"]
+Dimension = Literal["model", "function", "user_id", "anchor_id", "session_id", "provider", "service", "host"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class TimeRange:
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """Equality filters; ``None`` means any."""
+    """Equality filters; ``None`` means any. ``tags``: ``(key, value)`` pairs the record's tags all hold."""
 
     provider: str | None = None
     model: str | None = None
@@ -64,6 +65,9 @@ class Filters:
     user_id: str | None = None
     anchor_id: str | None = None
     session_id: str | None = None
+    service: str | None = None
+    host: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -124,7 +128,8 @@ _OVERFLOW: Final = Groups()
 def _where(
     rng: TimeRange | None, filters: Filters | None = None, *extra: str, batches: _Batches | None = None
 ) -> tuple[str, list[Any]]:
-    clauses, params = list(extra), []
+    clauses: list[str] = list(extra)
+    params: list[Any] = []
     if rng is not None:
         clauses.append("ts >= ? AND ts < ?")
         params += [rng.start, rng.end]
@@ -134,10 +139,20 @@ def _where(
     if filters is not None:
         for f in fields(filters):
             value = getattr(filters, f.name)
-            if value is not None:
+            if f.name == "tags":
+                for key, tag_value in value:
+                    clauses.append(_has_tag_sql())
+                    params.append(tag_entry(key, tag_value))
+            elif value is not None:
                 clauses.append(f"{f.name} = ?")
                 params.append(value)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _has_tag_sql() -> str:
+    """SQL true when the record's indexed ``tags`` list holds the one ``tag_entry`` bound to ``?`` (the only
+    array test of the queries: a backend with another SQL dialect swaps this function alone)."""
+    return "list_contains(tags, ?)"
 
 
 def _rate(successes: int, calls: int) -> float:
@@ -356,7 +371,13 @@ def _local_day_sql(store: UsageStore, start: float, end: float) -> tuple[str, li
 
 
 def _by_local_day(
-    store: UsageStore, days: Sequence[date], keys: str, sums: str, folds: list[Any]
+    store: UsageStore,
+    days: Sequence[date],
+    keys: str,
+    sums: str,
+    folds: list[Any],
+    *,
+    filters: Filters | None = None,
 ) -> dict[tuple[Any, ...], list[Any]]:
     """``sums`` grouped by ``keys`` (SQL, may be empty) and local calendar day over ``days``' span; each key
     ends with the day as a ``date``."""
@@ -367,16 +388,20 @@ def _by_local_day(
     day_sql, day_params = _local_day_sql(store, start, end)
     prefix = f"{keys}, " if keys else ""
     sql = f"SELECT {prefix}{day_sql} AS d, {sums} FROM records{{where}} GROUP BY ALL"
-    groups = _groups(store, sql, folds, TimeRange(start, end), select_params=day_params)
+    groups = _groups(store, sql, folds, TimeRange(start, end), filters, select_params=day_params)
     return {(*key[:-1], _EPOCH + timedelta(days=int(key[-1]))): values for key, values in groups.items()}
 
 
-def cost_trend(store: UsageStore, days: Sequence[date]) -> list[dict[str, Any]]:
+def cost_trend(
+    store: UsageStore, days: Sequence[date], filters: Filters | None = None
+) -> list[dict[str, Any]]:
     """One row per given calendar day (configured time zone), zeros included:
     ``{"date": "YYYY-MM-DD", "cost", "calls", "tokens"}``."""
     if not days:
         return []
-    found = _by_local_day(store, days, "", f"sum(cost), count(*), sum({_TOKENS})", [plus] * 3)
+    found = _by_local_day(
+        store, days, "", f"sum(cost), count(*), sum({_TOKENS})", [plus] * 3, filters=filters
+    )
     out = []
     for day in days:
         cost, calls, tokens = found.get((day,), (0.0, 0, 0))
@@ -386,17 +411,23 @@ def cost_trend(store: UsageStore, days: Sequence[date]) -> list[dict[str, Any]]:
     return out
 
 
-def unpriced_models(store: UsageStore, rng: TimeRange | None) -> list[dict[str, Any]]:
+def unpriced_models(
+    store: UsageStore, rng: TimeRange | None, filters: Filters | None = None
+) -> list[dict[str, Any]]:
     """Models called with known tokens but no price:
     ``{"provider", "model", "calls", "tokens", "last_seen"}``, most calls first.
 
     The calls ``Summary.unpriced_calls`` counts (``_UNPRICED``), so the two always agree.
     """
-    if rng is not None and all(row["last_seen"] < rng.start for row in unpriced_models(store, None)):
+    if (
+        rng is not None
+        and filters is None
+        and all(row["last_seen"] < rng.start for row in unpriced_models(store, None))
+    ):
         return []  # none since the range began: the usual case, answered from the all-time list
     sql = f"""SELECT provider, model, count(*), sum({_TOKENS}), max(ts) FROM records{{where}}
               GROUP BY provider, model"""
-    groups = _groups(store, sql, [plus, plus, greatest], rng, None, _UNPRICED)
+    groups = _groups(store, sql, [plus, plus, greatest], rng, filters, _UNPRICED)
     rows = sorted(
         ((*key, *values) for key, values in groups.items()),
         key=lambda r: (-r[2], _nulls_last(r[0]), _nulls_last(r[1])),
@@ -420,47 +451,53 @@ _ERROR_KEYS = (
 )
 
 
-def recent_errors(store: UsageStore, limit: int, rng: TimeRange | None = None) -> list[dict[str, Any]]:
+def recent_errors(
+    store: UsageStore, limit: int, rng: TimeRange | None = None, filters: Filters | None = None
+) -> list[dict[str, Any]]:
     """Newest failed calls first: ``{"timestamp", "provider", "model", "function", "user_id",
     "anchor_id", "session_id", "error_type", "error_msg"}``."""
     limit = int(limit)
-    newest = _newest_errors(store, limit, None)
-    if rng is not None:
+    newest = _newest_errors(store, limit, None if filters is None else rng, filters)
+    if rng is not None and filters is None:
         # The all-time newest answer for a range too when they include ``limit`` of its errors, or reach back
         # past its start (then every error since is among them) — the usual case for a range ending now.
         inside = [row for row in newest if rng.start <= row[0] < rng.end]
         if not (len(inside) == limit or len(newest) < limit or newest[-1][0] < rng.start):
-            inside = _newest_errors(store, limit, rng)
+            inside = _newest_errors(store, limit, rng, None)
         newest = inside
     return [dict(zip(_ERROR_KEYS, row, strict=True)) for row in newest]
 
 
-def _newest_errors(store: UsageStore, limit: int, rng: TimeRange | None) -> list[tuple[Any, ...]]:
+def _newest_errors(
+    store: UsageStore, limit: int, rng: TimeRange | None, filters: Filters | None
+) -> list[tuple[Any, ...]]:
     columns = ", ".join("ts" if k == "timestamp" else k for k in _ERROR_KEYS)
 
     def run(batches: _Batches | None, previous: list[tuple[Any, ...]] | None) -> list[tuple[Any, ...]]:
-        where, params = _where(rng, None, "NOT success", batches=batches)
+        where, params = _where(rng, filters, "NOT success", batches=batches)
         rows = store.query(f"SELECT {columns} FROM records{where} ORDER BY ts DESC LIMIT ?", [*params, limit])
         if previous:
             rows = sorted([*rows, *previous], key=lambda row: row[0], reverse=True)[:limit]
         return rows
 
-    return _cached(store, ("recent_errors", limit), rng, None, run)
+    return _cached(store, ("recent_errors", limit), rng, filters, run)
 
 
-def latency_by_model(store: UsageStore, rng: TimeRange | None) -> list[dict[str, Any]]:
+def latency_by_model(
+    store: UsageStore, rng: TimeRange | None, filters: Filters | None = None
+) -> list[dict[str, Any]]:
     """``{"model", "calls", "avg_ms", "p50_ms", "p95_ms"}`` per model, most calls first."""
 
     # Percentiles do not fold: a cached answer is computed again whenever new batches have arrived.
     def run(batches: _Batches | None, _previous: object) -> list[tuple[Any, ...]]:
-        where, params = _where(rng, batches=None if batches is None else (0, batches[1]))
+        where, params = _where(rng, filters, batches=None if batches is None else (0, batches[1]))
         return store.query(
             f"""SELECT model, count(*), avg(duration_ms), quantile_cont(duration_ms, [0.5, 0.95])
                 FROM records{where} GROUP BY model ORDER BY count(*) DESC, model""",
             params,
         )
 
-    rows = _cached(store, ("latency_by_model",), rng, None, run, recomputes=True)
+    rows = _cached(store, ("latency_by_model",), rng, filters, run, recomputes=True)
     return [
         {"model": m or UNKNOWN, "calls": c, "avg_ms": float(a), "p50_ms": float(p50), "p95_ms": float(p95)}
         for m, c, a, (p50, p95) in rows
@@ -575,7 +612,7 @@ def iter_records(
 ) -> Iterator[dict[str, Any]]:
     """The records themselves (as dicts with the JSONL keys), oldest first, for exports.
 
-    Only the indexed keys come back (``schema.INDEXED_FIELDS``); ids and tags stay in the JSONL."""
+    Only the indexed keys come back (``schema.INDEXED_FIELDS``, ``tags`` as a dict); ids stay in the JSONL."""
     from ai_usage_monitor.store.schema import INDEXED_FIELDS, RECORD_COLUMNS
 
     where, params = _where(rng, filters)
@@ -584,7 +621,9 @@ def iter_records(
         cur.execute(f"SELECT {', '.join(RECORD_COLUMNS)} FROM records{where} ORDER BY ts", params)
         while batch := cur.fetchmany(_FETCH_ROWS):
             for row in batch:
-                yield dict(zip(keys, row, strict=True))
+                record = dict(zip(keys, row, strict=True))
+                record["tags"] = decode_tags(record["tags"])
+                yield record
 
 
 #: One call as the advice re-prices it (``insights/advice.py``): tokens as recorded, ``None`` when unknown.

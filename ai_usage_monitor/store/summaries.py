@@ -3,7 +3,7 @@ cost trend) in the shapes of docs/architecture.md §5–6, shared by the Python 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -90,38 +90,48 @@ def _local(store: UsageStore, t: float | None) -> datetime | None:
     return None if t is None else datetime.fromtimestamp(t, store.tz)
 
 
-def _summary(store: UsageStore, period: str, rng: TimeRange, label: dict[str, Any]) -> UsageSummary:
-    return UsageSummary(
-        period, _local(store, rng.start), _local(store, rng.end), queries.summarize(store, rng), label
-    )
+def _summary(
+    store: UsageStore, period: str, rng: TimeRange, label: dict[str, Any], filters: Filters | None
+) -> UsageSummary:
+    summary = queries.summarize(store, rng, filters)
+    return UsageSummary(period, _local(store, rng.start), _local(store, rng.end), summary, label)
 
 
-def hourly_summary(store: UsageStore, hours_ago: int = 0, now: periods.Instant = None) -> UsageSummary:
+def hourly_summary(
+    store: UsageStore, hours_ago: int = 0, now: periods.Instant = None, filters: Filters | None = None
+) -> UsageSummary:
     """The clock hour ``hours_ago`` hours back (0: the current one) in the configured time zone."""
     rng = periods.hour_range(store.tz, hours_ago, now)
-    return _summary(store, "hourly", rng, {"hour": datetime.fromtimestamp(rng.start, store.tz).isoformat()})
+    label = {"hour": datetime.fromtimestamp(rng.start, store.tz).isoformat()}
+    return _summary(store, "hourly", rng, label, filters)
 
 
-def daily_summary(store: UsageStore, days_ago: int = 0, now: periods.Instant = None) -> UsageSummary:
+def daily_summary(
+    store: UsageStore, days_ago: int = 0, now: periods.Instant = None, filters: Filters | None = None
+) -> UsageSummary:
     """The calendar day ``days_ago`` days back (0: today) in the configured time zone."""
     rng, day = periods.day_range(store.tz, days_ago, now)
-    return _summary(store, "daily", rng, {"date": day.isoformat()})
+    return _summary(store, "daily", rng, {"date": day.isoformat()}, filters)
 
 
 def monthly_summary(
-    store: UsageStore, year: int | None = None, month: int | None = None, now: periods.Instant = None
+    store: UsageStore,
+    year: int | None = None,
+    month: int | None = None,
+    now: periods.Instant = None,
+    filters: Filters | None = None,
 ) -> UsageSummary:
     """A calendar month (default: the current one) in the configured time zone."""
     today = datetime.fromtimestamp(periods.to_epoch(now), store.tz)
     year = today.year if year is None else year
     month = today.month if month is None else month
     rng = periods.month_range(store.tz, year, month)
-    return _summary(store, "monthly", rng, {"year": year, "month": month})
+    return _summary(store, "monthly", rng, {"year": year, "month": month}, filters)
 
 
-def session_summary(store: UsageStore, session_id: str) -> UsageSummary:
-    """Every call of one session, whenever it happened."""
-    s = queries.summarize(store, None, Filters(session_id=session_id))
+def session_summary(store: UsageStore, session_id: str, filters: Filters | None = None) -> UsageSummary:
+    """Every call of one session, whenever it happened (and matching ``filters``)."""
+    s = queries.summarize(store, None, replace(filters or Filters(), session_id=session_id))
     return UsageSummary(
         "session",
         _local(store, s.first_timestamp),
@@ -152,10 +162,12 @@ def session_stats(store: UsageStore, session_id: str) -> dict[str, Any]:
     }
 
 
-def current_stats(store: UsageStore, now: periods.Instant = None) -> dict[str, Any]:
+def current_stats(
+    store: UsageStore, now: periods.Instant = None, filters: Filters | None = None
+) -> dict[str, Any]:
     """``/stats/current``: the current clock hour and today, in the configured time zone."""
-    hour = queries.summarize(store, periods.hour_range(store.tz, 0, now))
-    today = queries.summarize(store, periods.day_range(store.tz, 0, now)[0])
+    hour = queries.summarize(store, periods.hour_range(store.tz, 0, now), filters)
+    today = queries.summarize(store, periods.day_range(store.tz, 0, now)[0], filters)
     return {
         "current_hour": {
             "calls": hour.calls,
@@ -182,7 +194,9 @@ def top_users(
     return queries.ranking(store, "user_id", rng, limit)
 
 
-def cost_trend_days(store: UsageStore, days: int = 7, now: periods.Instant = None) -> list[dict[str, Any]]:
+def cost_trend_days(
+    store: UsageStore, days: int = 7, now: periods.Instant = None, filters: Filters | None = None
+) -> list[dict[str, Any]]:
     """Cost per calendar day over the ``days`` days ending today, every day present (0 when none)."""
     _, dates = periods.last_days(store.tz, days, now)
-    return queries.cost_trend(store, dates)
+    return queries.cost_trend(store, dates, filters)

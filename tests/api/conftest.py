@@ -1,5 +1,6 @@
-"""A fixed set of records around the hour, day and month boundaries of Asia/Shanghai, and the real app
-over them (through its lifespan, so the store is opened, indexed and tailed as in production)."""
+"""A fixed set of records around the hour, day and month boundaries of Asia/Shanghai, from two services
+(and one record written before records named theirs), and the real app over them (through its lifespan, so
+the store is opened, indexed and tailed as in production)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ _ids = itertools.count()
 
 
 def make_record(ts: float, **fields: Any) -> UsageRecord:
-    """A priced DashScope chat record; ``fields`` override, tokens total themselves."""
+    """A priced DashScope chat record of ``live-api`` on ``pod-1``; ``fields`` override, tokens add up."""
     values: dict[str, Any] = {
         "provider": "dashscope",
         "model": "qwen-plus",
@@ -38,6 +39,9 @@ def make_record(ts: float, **fields: Any) -> UsageRecord:
         "priced": True,
         "source": "dashscope",
         "record_id": f"test-{next(_ids)}",
+        "service": "live-api",
+        "host": "pod-1",
+        "tags": {"team": "直播"},
     }
     values.update(fields)
     if values.get("total_tokens") is None and values["input_tokens"] is not None:
@@ -71,6 +75,9 @@ def boundary_records(now: datetime) -> list[UsageRecord]:
             output_tokens=0,
             cost=0.000288,
             duration_ms=95.0,
+            service="batch-worker",
+            host="pod-2",
+            tags={"team": "ops", "env": "prod"},
         ),
         # the last instant of the previous hour
         make_record(
@@ -78,7 +85,13 @@ def boundary_records(now: datetime) -> list[UsageRecord]:
         ),
         # today's first instant (the same as the hour's when it is just past midnight) and yesterday's last
         make_record(
-            midnight.timestamp(), user_id="user_003", cost=0.5, input_tokens=50_000, output_tokens=9_000
+            midnight.timestamp(),
+            user_id="user_003",
+            cost=0.5,
+            input_tokens=50_000,
+            output_tokens=9_000,
+            service="batch-worker",
+            tags={"team": "ops", "env": "staging"},
         ),
         make_record(midnight.timestamp() - 0.001, user_id="user_003", model="qwen-turbo", cost=0.25),
         # OpenAI with cached and reasoning tokens, 3 days ago
@@ -97,8 +110,12 @@ def boundary_records(now: datetime) -> list[UsageRecord]:
             cost=0.012,
             duration_ms=2100.0,
             source="openai",
+            service="batch-worker",
+            host="pod-2",
+            tags={"team": "search:v2", "env": "prod"},
         ),
-        # an unpriced model and a stream that carried no usage
+        # an unpriced model (in a record written before records named their service and host) and a
+        # stream that carried no usage
         make_record(
             day_start(2) + 3600,
             model="mystery-model",
@@ -107,6 +124,9 @@ def boundary_records(now: datetime) -> list[UsageRecord]:
             cost=0.0,
             input_tokens=700,
             output_tokens=70,
+            service=None,
+            host=None,
+            tags={},
         ),
         make_record(
             day_start(1) + 7200,

@@ -39,6 +39,8 @@ TOP_KEYS = {
     "recent_errors",
     "unpriced_models",
     "records_dropped",
+    "services",
+    "service",
 }
 
 
