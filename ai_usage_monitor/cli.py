@@ -350,6 +350,9 @@ def retention(
     try:
         with _progress_bar("compressing day files") as progress:
             report = apply_retention(settings, store, dry_run=dry_run, progress=progress)
+    except OSError as exc:
+        _fail(f"retention stopped: {exc.strerror or exc} ({exc.filename or settings.records_dir})", 1)
+        raise
     finally:
         if store is not None:
             store.close()

@@ -142,15 +142,8 @@ def compress_day_file(path: Path, *, now: float, quiet_seconds: float = QUIET_SE
     try:
         if now - os.fstat(source).st_mtime < quiet_seconds:
             return None
-        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            done = _fill(source, archive, out)
-            if done is not None:
-                os.fsync(out)
-        finally:
-            os.close(out)
+        done = _write_tmp(source, archive, tmp)
         if done is None:
-            tmp.unlink()
             return None
         os.rename(tmp, archive)
         _sync_folder(path.parent)
@@ -167,6 +160,24 @@ def compress_day_file(path: Path, *, now: float, quiet_seconds: float = QUIET_SE
         return Compressed(path.name, done, archive.stat().st_size)
     finally:
         os.close(source)
+
+
+def _write_tmp(source: int, archive: Path, tmp: Path) -> int | None:
+    """The day's new gzip file, fsync'd at ``tmp`` (see ``_fill``); on a failure (a full disk) no ``tmp`` is
+    left behind, and the plain file is untouched."""
+    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        done = _fill(source, archive, out)
+        if done is not None:
+            os.fsync(out)
+    except BaseException:
+        os.close(out)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(out)
+    if done is None:
+        tmp.unlink()
+    return done
 
 
 def _fill(source: int, archive: Path, out: int) -> int | None:

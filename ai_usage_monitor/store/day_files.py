@@ -17,6 +17,7 @@ __all__ = [
     "GzInfo",
     "gunzip_chunks",
     "gunzip_range",
+    "gz_head",
     "gz_info",
     "read_day_lines",
 ]
@@ -24,18 +25,20 @@ __all__ = [
 GZ_SUFFIX = ".gz"
 #: compressed bytes read at a time
 _READ_BLOCK = 1 << 20
+#: compressed bytes read at a time for a file's first bytes
+_HEAD_BLOCK = 4096
 #: gzip framing for ``zlib``
 _GZIP_WBITS = 31
 
 
-def gunzip_chunks(fd: int) -> Iterator[bytes]:
+def gunzip_chunks(fd: int, block: int = _READ_BLOCK) -> Iterator[bytes]:
     """The decompressed bytes of the gzip file open as ``fd`` (every member), read with ``pread`` so the
     descriptor's position is never used; ``EOFError`` when the file ends inside a member."""
     pos = 0
     member = zlib.decompressobj(wbits=_GZIP_WBITS)
     fed = False
     while True:
-        data = os.pread(fd, _READ_BLOCK, pos)
+        data = os.pread(fd, block, pos)
         if not data:
             if fed and not member.eof:
                 raise EOFError("the gzip file ends inside a member")
@@ -51,6 +54,17 @@ def gunzip_chunks(fd: int) -> Iterator[bytes]:
             data = member.unused_data
             member = zlib.decompressobj(wbits=_GZIP_WBITS)
             fed = False
+
+
+def gz_head(fd: int, size: int) -> bytes:
+    """The first ``size`` decompressed bytes of the gzip file ``fd`` (fewer when it holds fewer), reading
+    only as much of it as that takes."""
+    head = b""
+    for chunk in gunzip_chunks(fd, block=_HEAD_BLOCK):
+        head += chunk
+        if len(head) >= size:
+            break
+    return head[:size]
 
 
 def gunzip_range(fd: int, start: int, end: int) -> Iterator[bytes]:

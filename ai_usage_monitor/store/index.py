@@ -33,7 +33,7 @@ import orjson
 
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.store.cache import Fold, FoldCache
-from ai_usage_monitor.store.day_files import GZ_SUFFIX, GzInfo, gunzip_range, gz_info
+from ai_usage_monitor.store.day_files import GZ_SUFFIX, GzInfo, gunzip_range, gz_head, gz_info
 from ai_usage_monitor.store.schema import READ_COLUMNS, SCHEMA_SQL, SCHEMA_VERSION, ingest_select
 
 __all__ = ["GZ_RECORD_FILE_RE", "RECORD_FILE_RE", "Progress", "UsageStore"]
@@ -319,6 +319,8 @@ class UsageStore:
         self._logged_errors: set[str] = set()
         self._closed = False
         self.bytes_read = 0
+        #: gzip record files that could not be read, by name: (inode, size, mtime) when tried
+        self._unreadable_gz: dict[str, tuple[int, int, float]] = {}
         #: rows dropped by ``drop_before`` since the store was opened
         self.rows_expired = 0
         con = self._con
@@ -546,16 +548,24 @@ class UsageStore:
         state = known.get(name)
         if state is not None and state.inode == st.st_ino:
             return None
-        try:
-            info = gz_info(fd, _HEAD_BYTES)
-        except (EOFError, zlib.error, OSError) as exc:
-            self._log_once(f"record file {name} is not a readable gzip file ({exc}); it is skipped")
+        seen = (st.st_ino, st.st_size, st.st_mtime)
+        if self._unreadable_gz.get(name) == seen:
             return None
         plain = name.removesuffix(GZ_SUFFIX)
+        try:
+            if (
+                state is None
+                and plain in present
+                and _head_of(self.records_dir / plain) == gz_head(fd, _HEAD_BYTES)
+            ):
+                return None  # being compressed: the plain file is read until it is gone
+            info = gz_info(fd, _HEAD_BYTES)
+        except (EOFError, zlib.error, OSError) as exc:
+            self._unreadable_gz[name] = seen
+            self._log_once(f"record file {name} is not a readable gzip file ({exc}); it is skipped")
+            return None
         kind = "continued"
         if state is None:
-            if plain in present and _head_of(self.records_dir / plain) == info.head:
-                return None  # being compressed: the plain file is read until it is gone
             state = known.get(plain) if plain not in present else None
             if state is None or not _holds(info, state):
                 state = _FileState(0, name, st.st_ino, info.head, 0)

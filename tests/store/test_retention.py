@@ -3,14 +3,17 @@ index reading ``.gz`` files (also from scratch), writers left alone, old index r
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
+import random
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import orjson
+import pytest
 
 from ai_usage_monitor.budgets.config import parse_budgets, period_window
 from ai_usage_monitor.budgets.current import RecordedSpend
@@ -24,6 +27,7 @@ from ai_usage_monitor.store.index import UsageStore
 from ai_usage_monitor.store.periods import month_range
 from ai_usage_monitor.store.retention import apply_retention
 from tests.store.helpers import make_records, settings_for, tokens
+from tests.store.test_full_disk import fill
 from tests.support.records import record_file, write_records
 
 NOW = time.time()
@@ -219,3 +223,63 @@ def test_budgets_read_gzipped_days(tmp_path: Path) -> None:
         reader(budget, period),
     ):
         assert round(sum(spend.values()), 9) == round(expected, 9)
+
+
+def test_a_day_caught_mid_compression_is_counted_once(tmp_path: Path) -> None:
+    """Both names hold the day between the rename and the removal: a fresh index reads it once, and takes
+    the ``.gz`` over when the plain file goes."""
+    settings = settings_for(tmp_path)
+    day = NOW - 3 * DAY
+    records = make_records(40, day, day + 600)
+    write_records(settings.records_dir, records, settings.tz)
+    path = record_file(settings.records_dir, settings.tz, day)
+    path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+    with UsageStore(settings) as store:
+        assert store.refresh() == 40
+        assert store.refresh() == 0
+        path.unlink()
+        assert store.refresh() == 0
+        assert totals(store)[0] == 40
+        assert store.health()["duplicate_records"] == 0
+        assert store.rebuild() == 40
+
+
+def test_a_damaged_gz_is_skipped_until_it_is_whole(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    day = NOW - 3 * DAY
+    records = make_records(30, day, day + 600)
+    write_records(settings.records_dir, records, settings.tz)
+    path = record_file(settings.records_dir, settings.tz, day)
+    packed = gzip.compress(path.read_bytes())
+    path.unlink()
+    archive = path.with_name(path.name + ".gz")
+    archive.write_bytes(packed[: len(packed) // 2])
+    write_records(settings.records_dir, make_records(5, NOW - 60, NOW, seed=9), settings.tz)
+    with UsageStore(settings) as store:
+        assert store.refresh() == 5
+        assert store.refresh() == 0
+        archive.write_bytes(packed)
+        assert store.refresh() == 30
+
+
+def test_a_full_disk_leaves_the_day_as_it_was(small_disk: Path) -> None:
+    settings = Settings(records_dir=small_disk / "records", timezone="Asia/Shanghai", retention_days=1)
+    day = NOW - 3 * DAY
+    rnd = random.Random(5)
+    records = [
+        UsageRecord(timestamp=day + i, model="m", cost=0.01, tags={"n": rnd.randbytes(600).hex()})
+        for i in range(400)
+    ]
+    write_records(settings.records_dir, records, settings.tz)
+    age_files(settings.records_dir)
+    path = record_file(settings.records_dir, settings.tz, day)
+    content = path.read_bytes()
+    filler = fill(small_disk, leave=4096)
+    with pytest.raises(OSError) as failed:
+        apply_retention(settings, None, now=NOW)
+    assert failed.value.errno == errno.ENOSPC
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in settings.records_dir.iterdir()) == [".retention.lock", path.name]
+    filler.unlink()
+    assert [c.name for c in apply_retention(settings, None, now=NOW).compressed] == [path.name]
+    assert read_day_lines(path) == content.splitlines()
