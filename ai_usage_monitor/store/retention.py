@@ -45,6 +45,8 @@ class RetentionReport:
     rows_dropped: int = 0
     #: the first local day whose index rows are kept; ``None`` when index retention is off
     index_kept_from: str | None = None
+    #: index retention is on but no index was given (a server holds it and drops its rows itself)
+    index_left: bool = False
 
     def summary(self) -> str:
         """One line for people: what was (or would be) compressed and dropped."""
@@ -55,11 +57,12 @@ class RetentionReport:
         files += ")" if self.dry_run else f" → {packed:,} bytes)"
         if self.left:
             files += f", left {len(self.left)} written to lately"
-        rows = (
-            f"{verb[1]} {self.rows_dropped:,} index rows before {self.index_kept_from}"
-            if self.index_kept_from is not None
-            else "index retention off"
-        )
+        if self.index_kept_from is None:
+            rows = "index retention off"
+        elif self.index_left:
+            rows = f"index rows before {self.index_kept_from} left to the server holding the index"
+        else:
+            rows = f"{verb[1]} {self.rows_dropped:,} index rows before {self.index_kept_from}"
         return f"retention: {files}; {rows}"
 
 
@@ -80,15 +83,18 @@ def apply_retention(
     quiet_seconds: float = QUIET_SECONDS,
     progress: FileProgress | None = None,
 ) -> RetentionReport:
-    """One pass: compress the old day files, then (with a ``store``) drop its old rows."""
+    """One pass: compress the old day files, then drop the ``store``'s old rows (none given: left)."""
     now = time.time() if now is None else now
     report = RetentionReport(dry_run=dry_run)
     if settings.retention_days:
         _compress(settings, report, now, quiet_seconds, progress)
     cutoff = index_cutoff(settings, now)
-    if cutoff is not None and store is not None:
+    if cutoff is not None:
         report.index_kept_from = cutoff[1]
-        report.rows_dropped = store.drop_before(cutoff[0], dry_run=dry_run)
+        if store is None:
+            report.index_left = True
+        else:
+            report.rows_dropped = store.drop_before(cutoff[0], dry_run=dry_run)
     return report
 
 

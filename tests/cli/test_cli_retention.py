@@ -164,3 +164,12 @@ def test_running_server_compresses_old_days_and_drops_old_rows(tmp_path: Path) -
         daily = client.get("/api/ai_usage/stats/daily", params={"days_ago": 6}).json()
         assert round(daily["total_cost"], 9) == round(day_cost, 9)
         assert record_file(folder, SHANGHAI, expired[0].timestamp).exists()  # the JSONL stays the truth
+
+        # by hand while the server holds the index: day files only (the server's own pass may be first)
+        aged(folder)
+        by_hand = run_cli(["retention"], tmp_path, **env)
+        assert by_hand.returncode == 0, by_hand.stderr
+        assert "left to the server holding the index" in by_hand.stdout
+        assert "in use" in by_hand.stderr
+        served.until(lambda: not record_file(folder, SHANGHAI, expired[0].timestamp).exists())
+        assert served.health()["records_indexed"] == len(recent)
