@@ -7,6 +7,7 @@ import errno
 import gzip
 import os
 import random
+import shutil
 import threading
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ from ai_usage_monitor.store.day_files import read_day_lines
 from ai_usage_monitor.store.index import UsageStore
 from ai_usage_monitor.store.periods import month_range
 from ai_usage_monitor.store.retention import apply_retention
+from ai_usage_monitor.testing.hostile import HOSTILE_KINDS, hostile_chunk
 from tests.store.helpers import make_records, settings_for, tokens
 from tests.store.test_full_disk import fill
 from tests.support.records import record_file, write_records
@@ -283,3 +285,29 @@ def test_a_full_disk_leaves_the_day_as_it_was(small_disk: Path) -> None:
     filler.unlink()
     assert [c.name for c in apply_retention(settings, None, now=NOW).compressed] == [path.name]
     assert read_day_lines(path) == content.splitlines()
+
+
+def test_hostile_lines_read_from_gz_count_as_from_plain_files(tmp_path: Path) -> None:
+    """Corrupt lines, records glued behind torn lines (salvaged from the decompressed bytes) and duplicates
+    come out of a fresh index over ``.gz`` files exactly as out of one over the plain files."""
+    settings = with_retention(settings_for(tmp_path), retention_days=1)
+    records = make_records(2 * len(HOSTILE_KINDS), NOW - 6 * DAY, NOW - 3 * DAY, seed=13)
+    settings.records_dir.mkdir(parents=True)
+    for i, record in enumerate(records):
+        data, _bad = hostile_chunk(HOSTILE_KINDS[i % len(HOSTILE_KINDS)], record)
+        with record_file(settings.records_dir, settings.tz, record.timestamp).open("ab") as f:
+            f.write(data)
+    age_files(settings.records_dir)
+
+    def counted() -> tuple[object, ...]:
+        with UsageStore(settings) as store:
+            assert store.refresh() == len(records)
+            h = store.health()
+            return totals(store), h["corrupt_lines"], h["duplicate_records"], h["files"]
+
+    plain = counted()
+    shutil.rmtree(settings.index_path)
+    compressed = apply_retention(settings, None, now=NOW).compressed
+    assert len(compressed) == len(list(settings.records_dir.glob("*.gz"))) >= 3
+    assert not list(settings.records_dir.glob("usage_*.jsonl"))
+    assert counted() == plain
