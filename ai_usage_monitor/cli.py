@@ -10,6 +10,7 @@ import enum
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -300,6 +301,7 @@ def _print_table(data: Mapping[str, Any], output: Path | None) -> None:
 def reindex(records_dir: RecordsDirOption = None) -> None:
     """Rebuild the index from the JSONL files (the server must be stopped)."""
     from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.retention import index_cutoff
 
     settings = _reading_settings(records_dir)
     store = UsageStore(settings)
@@ -312,9 +314,49 @@ def reindex(records_dir: RecordsDirOption = None) -> None:
     try:
         with _progress_bar("rebuilding the index") as progress:
             count = store.rebuild(progress=progress)
+        cutoff = index_cutoff(settings, time.time())
+        dropped = 0 if cutoff is None else store.drop_before(cutoff[0])
     finally:
         store.close()
     typer.echo(f"indexed {count:,} records from {settings.records_dir}")
+    if cutoff is not None:
+        typer.echo(f"dropped {dropped:,} index rows before {cutoff[1]} (index_retention_days)")
+
+
+@app.command()
+def retention(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")
+    ] = False,
+    records_dir: RecordsDirOption = None,
+) -> None:
+    """Gzip day files older than retention_days and drop index rows older than index_retention_days."""
+    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.retention import apply_retention
+
+    settings = _reading_settings(records_dir)
+    if not (settings.retention_days or settings.index_retention_days):
+        _err.print("retention is off: set retention_days and/or index_retention_days (docs/operations.md)")
+    store: UsageStore | None = None
+    if settings.index_retention_days:
+        store = UsageStore(settings)
+        if store.mode != "file":
+            store.close()
+            store = None
+            _err.print(
+                f"the index in {settings.index_path} is in use (is a server running?): "
+                "it drops its old rows itself; only day files are compressed"
+            )
+    try:
+        with _progress_bar("compressing day files") as progress:
+            report = apply_retention(settings, store, dry_run=dry_run, progress=progress)
+    except OSError as exc:
+        _fail(f"retention stopped: {exc.strerror or exc} ({exc.filename or settings.records_dir})", 1)
+        raise
+    finally:
+        if store is not None:
+            store.close()
+    typer.echo(report.summary())
 
 
 @app.command()

@@ -27,6 +27,7 @@ from ai_usage_monitor.notify.channel_config import ChannelConfig, validate_chann
 
 __all__ = [
     "DEFAULT_USD_CNY_RATE",
+    "MIN_INDEX_RETENTION_DAYS",
     "USD_CNY_RATE_DATE",
     "Settings",
     "SettingsError",
@@ -36,6 +37,8 @@ __all__ = [
 #: USD→CNY conversion used when none is configured (PBoC central parity, rounded).
 DEFAULT_USD_CNY_RATE = 7.10
 USD_CNY_RATE_DATE = "2025-10-31"
+#: The least non-zero ``index_retention_days``: today and the 30 days before it cover any current month.
+MIN_INDEX_RETENTION_DAYS = 31
 
 
 def system_timezone_name() -> str:
@@ -93,6 +96,15 @@ class Settings(BaseSettings):
     reports_dir: Path | None = None
     #: Seconds between two looks for new record lines.
     tail_interval: float = Field(default=0.25, gt=0, le=60)
+
+    # retention (docs/operations.md, "Retention")
+    #: Day files of days more than this many days before today are gzipped (``usage_<day>.jsonl.gz``);
+    #: 0: never.
+    retention_days: int = Field(default=0, ge=0)
+    #: Index rows of days more than this many days before today are dropped from the index; 0: keep all.
+    index_retention_days: int = Field(default=0, ge=0)
+    #: Seconds between two retention passes of a running server (one also runs at its start).
+    retention_interval: float = Field(default=3600.0, gt=0)
 
     # /metrics
     metrics_user_labels: bool = False
@@ -157,6 +169,16 @@ class Settings(BaseSettings):
                 )
             hosts[host] = provider.strip()
         return hosts
+
+    @field_validator("index_retention_days")
+    @classmethod
+    def _whole_month_kept(cls, value: int) -> int:
+        if 0 < value < MIN_INDEX_RETENTION_DAYS:
+            raise ValueError(
+                f"expected 0 (keep every row) or at least {MIN_INDEX_RETENTION_DAYS} days, so that the "
+                f"current month and the 30-day views stay complete, got {value}"
+            )
+        return value
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

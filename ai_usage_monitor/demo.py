@@ -31,6 +31,7 @@ from ai_usage_monitor.exporter.jsonl import record_file_name
 from ai_usage_monitor.instrumentation import instrument, uninstrument
 from ai_usage_monitor.recorder import record_ai_usage, set_recorder
 from ai_usage_monitor.state import active_settings, set_active_settings
+from ai_usage_monitor.store.day_files import GZ_SUFFIX
 from ai_usage_monitor.testing.fake_provider import FakeProvider
 
 __all__ = [
@@ -197,9 +198,10 @@ _LIVE_MARGIN_SECONDS = 60.0
 
 
 def _backfilled(path: Path, today: bool) -> bool:
-    """A past day is done once its file exists; today once its file holds backfilled records."""
+    """A past day is done once its file exists (plain or gzipped by retention); today once its file holds
+    backfilled records."""
     if not today:
-        return path.exists()
+        return path.exists() or path.with_name(path.name + GZ_SUFFIX).exists()
     try:
         return _BACKFILL_MARK in path.read_bytes()
     except OSError:

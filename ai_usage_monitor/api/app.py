@@ -41,6 +41,7 @@ from ai_usage_monitor.config import Settings
 from ai_usage_monitor.exporter.prometheus import UsageCollector
 from ai_usage_monitor.insights.digest_schedule import DigestScheduler, start_digest
 from ai_usage_monitor.store.index import UsageStore
+from ai_usage_monitor.store.retention import RetentionScheduler, start_retention
 
 __all__ = ["API_PREFIX", "PAGE_PATH", "STATIC_DIR", "create_app", "create_router", "mount"]
 
@@ -61,11 +62,13 @@ def _store_lifespan(settings: Settings | None, store: UsageStore | None) -> Call
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         owned = store is None
         digest: DigestScheduler | None = None
+        retention: RetentionScheduler | None = None
         active = UsageStore(settings or Settings()) if store is None else store
         try:
             with suppress(Exception):  # logged by the store, shown by /health; the tail thread retries
                 await run_in_threadpool(active.refresh)
             active.start_tailing()
+            retention = start_retention(active)
             notifications.start_outbox(active.settings)
             digest = start_digest(active)
             registry = CollectorRegistry(auto_describe=False)
@@ -74,6 +77,8 @@ def _store_lifespan(settings: Settings | None, store: UsageStore | None) -> Call
         finally:
             if digest is not None:
                 await run_in_threadpool(digest.stop)
+            if retention is not None:
+                await run_in_threadpool(retention.stop)
             await run_in_threadpool(active.stop_tailing)
             if owned:
                 await run_in_threadpool(active.close)

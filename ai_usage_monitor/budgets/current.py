@@ -21,6 +21,7 @@ from ai_usage_monitor.budgets.seed import add_spend, period_files
 from ai_usage_monitor.budgets.status import BudgetStatus, build_status
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.internal import handle_internal_error
+from ai_usage_monitor.store.day_files import GZ_SUFFIX, read_day_lines
 
 __all__ = ["RecordedSpend", "current_status", "ledger_counters", "recorded_spend"]
 
@@ -61,6 +62,8 @@ class RecordedSpend:
         self.tz = tz
         self._lock = threading.Lock()
         self._files: dict[_FileKey, _FileSpend] = {}
+        #: days compressed by retention: (their files' identity, spend), read whole again only when it changes
+        self._archived: dict[_FileKey, tuple[tuple[int, ...], dict[str, float]]] = {}
 
     def __call__(self, budget: Budget, window: PeriodWindow) -> dict[str, float]:
         scope = tuple(sorted(budget.scope.items()))
@@ -69,6 +72,8 @@ class RecordedSpend:
             now = time.time()
             for ended in [key for key in self._files if key[3] <= now]:
                 del self._files[ended]
+            for ended in [key for key in self._archived if key[3] <= now]:
+                del self._archived[ended]
             for path in period_files(self.records_dir, window, self.tz):
                 part = self._read((budget.name, scope, window.start, window.end, path), budget, window)
                 for value, amount in part.items():
@@ -76,6 +81,14 @@ class RecordedSpend:
         return total
 
     def _read(self, key: _FileKey, budget: Budget, window: PeriodWindow) -> dict[str, float]:
+        identity = _archive_identity(key[4])
+        if identity is not None:
+            archived = self._archived.get(key)
+            if archived is None or archived[0] != identity:
+                spend: dict[str, float] = {}
+                add_spend(spend, read_day_lines(key[4]), budget, window)
+                archived = self._archived[key] = (identity, spend)
+            return archived[1]
         try:
             with key[4].open("rb") as file:
                 stat = os.fstat(file.fileno())
@@ -92,6 +105,19 @@ class RecordedSpend:
         except FileNotFoundError:
             self._files.pop(key, None)
             return {}
+
+
+def _archive_identity(path: Path) -> tuple[int, ...] | None:
+    """Inode and size of the day's ``.gz`` and of the plain file beside it; ``None`` without a ``.gz``."""
+    try:
+        archive = os.stat(path.with_name(path.name + GZ_SUFFIX))
+    except FileNotFoundError:
+        return None
+    try:
+        plain = os.stat(path)
+    except FileNotFoundError:
+        return archive.st_ino, archive.st_size
+    return archive.st_ino, archive.st_size, plain.st_ino, plain.st_size
 
 
 _readers: dict[tuple[Path, str], RecordedSpend] = {}

@@ -16,6 +16,7 @@ import orjson
 from ai_usage_monitor.budgets.config import Budget, PeriodWindow, scope_value
 from ai_usage_monitor.budgets.ledger import Ledger
 from ai_usage_monitor.exporter.jsonl import record_file_name
+from ai_usage_monitor.store.day_files import read_day_lines
 
 __all__ = ["add_spend", "period_files", "seed_from_records", "spend_in_records"]
 
@@ -49,11 +50,7 @@ def spend_in_records(records_dir: Path, tz: tzinfo, budget: Budget, window: Peri
     """The cost of the period's records per scope value of ``budget`` (unreadable lines are skipped)."""
     spend: dict[str, float] = {}
     for path in period_files(Path(records_dir), window, tz):
-        try:
-            lines = path.read_bytes().splitlines()
-        except FileNotFoundError:
-            continue
-        add_spend(spend, lines, budget, window)
+        add_spend(spend, read_day_lines(path), budget, window)
     return spend
 
 

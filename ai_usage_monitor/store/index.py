@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -32,14 +33,17 @@ import orjson
 
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.store.cache import Fold, FoldCache
+from ai_usage_monitor.store.day_files import GZ_SUFFIX, GzInfo, gunzip_range, gz_head, gz_info
 from ai_usage_monitor.store.schema import READ_COLUMNS, SCHEMA_SQL, SCHEMA_VERSION, ingest_select
 
-__all__ = ["RECORD_FILE_RE", "Progress", "UsageStore"]
+__all__ = ["GZ_RECORD_FILE_RE", "RECORD_FILE_RE", "Progress", "UsageStore"]
 
 log = logging.getLogger(__name__)
 
 #: Record files the store reads: ``usage_YYYY-MM-DD.jsonl`` (and any other ``usage_*.jsonl`` but reports).
 RECORD_FILE_RE = re.compile(r"usage_(?!report)[^/]*\.jsonl")
+#: The same files gzipped by retention (``store/day_files.py``).
+GZ_RECORD_FILE_RE = re.compile(RECORD_FILE_RE.pattern + re.escape(GZ_SUFFIX))
 
 #: ``progress(done_bytes, total_bytes)`` during a refresh.
 Progress = Callable[[int, int], None]
@@ -84,6 +88,8 @@ class _Piece:
     #: ``path`` of a whole, settled file DuckDB may read in place (checked unchanged before commit)
     path: str | None = None
     inode: int = 0
+    #: ``fd`` is a gzip file and ``start``/``end`` are offsets in its decompressed content
+    gz: bool = False
 
 
 @dataclass(slots=True)
@@ -130,6 +136,7 @@ class _Range:
     fd: int
     start: int
     end: int
+    gz: bool = False
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -141,6 +148,14 @@ def _write_all(fd: int, data: bytes) -> None:
 def _send_range(source: _Range, write_fd: int) -> None:
     """Move ``source`` into the pipe ``write_fd`` (in the kernel where it can); ``_ChangedUnderUs`` if the
     file came short."""
+    if source.gz:
+        sent = source.start
+        for chunk in gunzip_range(source.fd, source.start, source.end):
+            _write_all(write_fd, chunk)
+            sent += len(chunk)
+        if sent < source.end:
+            raise _ChangedUnderUs
+        return
     pos = source.start
     splice: Callable[..., int] | None = getattr(os, "splice", None)
     while pos < source.end:
@@ -229,17 +244,34 @@ def _read_source(direct: bool, piped: list[str]) -> str:
     return "(" + "\nUNION ALL ".join(parts) + ")"
 
 
-def _glued_records(fd: int, start: int, end: int) -> list[bytes]:
-    """Records glued behind a torn line in ``[start, end)`` of ``fd`` (``{"timestamp":`` past a line's
-    start): for each such line, the last such suffix that parses as a JSON object (an earlier one when the
-    last is a nested ``tags`` key). A line of a well-formed record never yields one: its nested objects are
-    followed by its own closing brace."""
-    found: list[bytes] = []
-    pos = start
+def _line_blocks(source: _Range) -> Iterator[bytes]:
+    """``source`` in blocks of about ``_SALVAGE_BLOCK`` bytes, each ending at a line end (or the range's)."""
+    if source.gz:
+        rest = b""
+        for chunk in gunzip_range(source.fd, source.start, source.end):
+            rest += chunk
+            if len(rest) >= _SALVAGE_BLOCK:
+                cut = rest.rfind(b"\n") + 1
+                if cut:
+                    yield rest[:cut]
+                    rest = rest[cut:]
+        if rest:
+            yield rest
+        return
+    pos, end = source.start, source.end
     while pos < end:
-        cut = _newline_after(fd, pos + _SALVAGE_BLOCK, end) if end - pos > _SALVAGE_BLOCK else end
-        block = os.pread(fd, cut - pos, pos)
+        cut = _newline_after(source.fd, pos + _SALVAGE_BLOCK, end) if end - pos > _SALVAGE_BLOCK else end
+        yield os.pread(source.fd, cut - pos, pos)
         pos = cut
+
+
+def _glued_records(source: _Range) -> list[bytes]:
+    """Records glued behind a torn line in ``source`` (``{"timestamp":`` past a line's start): for each such
+    line, the last such suffix that parses as a JSON object (an earlier one when the last is a nested ``tags``
+    key). A line of a well-formed record never yields one: its nested objects are followed by its own closing
+    brace."""
+    found: list[bytes] = []
+    for block in _line_blocks(source):
         candidates: dict[int, list[int]] = {}
         at = block.find(_RECORD_START)
         while at >= 0:
@@ -287,6 +319,10 @@ class UsageStore:
         self._logged_errors: set[str] = set()
         self._closed = False
         self.bytes_read = 0
+        #: gzip record files that could not be read, by name: (inode, size, mtime) when tried
+        self._unreadable_gz: dict[str, tuple[int, int, float]] = {}
+        #: rows dropped by ``drop_before`` since the store was opened
+        self.rows_expired = 0
         con = self._con
         temp_dir = self._temp_dir()
         con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
@@ -424,14 +460,17 @@ class UsageStore:
         pending = 0
         resets: list[_FileState] = []
         new_files: list[_FileState] = []
+        #: gzip files read to their end before, under another name or inode: their row is updated
+        settled: list[_FileState] = []
         try:
             names = sorted(
                 e.name
                 for e in os.scandir(self.records_dir)
-                if e.is_file() and RECORD_FILE_RE.fullmatch(e.name)
+                if e.is_file() and (RECORD_FILE_RE.fullmatch(e.name) or GZ_RECORD_FILE_RE.fullmatch(e.name))
             )
         except FileNotFoundError:
             names = []
+        present = set(names)
         try:
             for name in names:
                 try:
@@ -440,6 +479,22 @@ class UsageStore:
                     continue
                 fds.append(fd)
                 st = os.fstat(fd)
+                if name.endswith(GZ_SUFFIX):
+                    plan = self._plan_gz(name, fd, st, known, present)
+                    if plan is None:
+                        continue
+                    gz_state, kind, info = plan
+                    if kind == "new":
+                        gz_state.file_id = next_id
+                        next_id += 1
+                        new_files.append(gz_state)
+                    elif kind == "reset":
+                        resets.append(gz_state)
+                    if info.end > gz_state.offset:
+                        pieces.append(_Piece(gz_state.file_id, fd, gz_state.offset, info.end, gz=True))
+                    else:
+                        settled.append(gz_state)
+                    continue
                 state = known.get(name)
                 if state is not None and self._replaced(fd, st, state):
                     log.info("record file %s was truncated or replaced: reading it again", name)
@@ -469,6 +524,7 @@ class UsageStore:
             if resets and self._forget_if_deduplicated(cur):
                 return self._refresh_locked(progress)
             self._register_files(cur, new_files, resets)
+            self._settle(cur, settled)
             added = self._ingest(cur, pieces, {f.file_id: f for f in known.values()}, progress)
         finally:
             for fd in fds:
@@ -477,6 +533,73 @@ class UsageStore:
         self._caught_up_at = started
         self._last_refresh = time.time()
         return added
+
+    def _plan_gz(
+        self, name: str, fd: int, st: os.stat_result, known: dict[str, _FileState], present: set[str]
+    ) -> tuple[_FileState, str, GzInfo] | None:
+        """How to read the gzip day file ``name``: ``None`` (nothing to do now), or its state (name and inode
+        already the gzip file's, ``file_id`` to be set for a new one), what it is (``new``, ``reset``: read it
+        again from the start, ``continued``: it holds the lines already read, and maybe more) and its content.
+
+        A gzip file is never appended to, so one whose inode the registry holds was read to its end. One that
+        replaces the plain file already read (retention compressed it) takes over that file's row: the lines
+        read stay counted once, and only lines past them are read.
+        """
+        state = known.get(name)
+        if state is not None and state.inode == st.st_ino:
+            return None
+        seen = (st.st_ino, st.st_size, st.st_mtime)
+        if self._unreadable_gz.get(name) == seen:
+            return None
+        plain = name.removesuffix(GZ_SUFFIX)
+        try:
+            if (
+                state is None
+                and plain in present
+                and _head_of(self.records_dir / plain) == gz_head(fd, _HEAD_BYTES)
+            ):
+                return None  # being compressed: the plain file is read until it is gone
+            info = gz_info(fd, _HEAD_BYTES)
+        except (EOFError, zlib.error, OSError) as exc:
+            self._unreadable_gz[name] = seen
+            self._log_once(f"record file {name} is not a readable gzip file ({exc}); it is skipped")
+            return None
+        kind = "continued"
+        if state is None:
+            state = known.get(plain) if plain not in present else None
+            if state is None or not _holds(info, state):
+                state = _FileState(0, name, st.st_ino, info.head, 0)
+                known[name] = state
+                return state, "new", info
+            del known[plain]
+            known[name] = state
+        elif not _holds(info, state):
+            log.info("record file %s was replaced: reading it again", name)
+            state.offset, state.head = 0, b""
+            kind = "reset"
+        state.name, state.inode, state.head = name, st.st_ino, info.head
+        return state, kind, info
+
+    def _log_once(self, message: str) -> None:
+        if message not in self._logged_errors:
+            self._logged_errors.add(message)
+            log.warning("%s", message)
+
+    @staticmethod
+    def _settle(cur: duckdb.DuckDBPyConnection, settled: list[_FileState]) -> None:
+        """Record the new name and inode of gzip files that hold nothing past what was read."""
+        if not settled:
+            return
+        cur.execute("BEGIN")
+        try:
+            for f in settled:
+                cur.execute(
+                    "UPDATE files SET name = ?, inode = ? WHERE file_id = ?", [f.name, f.inode, f.file_id]
+                )
+            cur.execute("COMMIT")
+        except BaseException:
+            _rollback(cur)
+            raise
 
     @staticmethod
     def _replaced(fd: int, st: os.stat_result, state: _FileState) -> bool:
@@ -515,9 +638,11 @@ class UsageStore:
                 cur.execute("DELETE FROM records WHERE file_id = ?", [f.file_id])
                 cur.execute("DELETE FROM files WHERE file_id = ?", [f.file_id])
             for f in [*new_files, *resets]:
+                # a gzip file's inode is recorded once it is read to its end (see ``_plan_gz``)
+                inode = 0 if f.name.endswith(GZ_SUFFIX) else f.inode
                 cur.execute(
                     "INSERT INTO files VALUES (?, ?, ?, ?, ?, 0, 0, 0)",
-                    [f.file_id, f.name, f.inode, f.head, 0],
+                    [f.file_id, f.name, inode, f.head, 0],
                 )
             cur.execute("COMMIT")
         except BaseException:
@@ -580,7 +705,7 @@ class UsageStore:
         cur.execute("BEGIN")
         try:
             batch_no = int(cur.execute("SELECT value FROM meta WHERE key = 'next_batch'").fetchall()[0][0])
-            with _feeds([_Range(p.fd, p.start, p.end) for p in piped]) as feeds:
+            with _feeds([_Range(p.fd, p.start, p.end, p.gz) for p in piped]) as feeds:
                 paths = [p.path for p in direct] + [f.path for f in feeds]
                 cur.execute(
                     "INSERT INTO records "
@@ -606,10 +731,11 @@ class UsageStore:
             for file_id, end in ends.items():
                 good, bad = counts.get(file_id, (0, 0))
                 dup = duplicates.get(file_id, 0)
+                state = by_id[file_id]
                 cur.execute(
-                    'UPDATE files SET "offset" = ?, head = ?, records = records + ?, '
+                    'UPDATE files SET name = ?, inode = ?, "offset" = ?, head = ?, records = records + ?, '
                     "corrupt = corrupt + ?, duplicates = duplicates + ? WHERE file_id = ?",
-                    [end, by_id[file_id].head, good - dup, bad, dup, file_id],
+                    [state.name, state.inode, end, state.head, good - dup, bad, dup, file_id],
                 )
             cur.execute("UPDATE meta SET value = ? WHERE key = 'next_batch'", [str(batch_no + 1)])
             cur.execute("COMMIT")
@@ -637,7 +763,9 @@ class UsageStore:
         torn line itself stays counted as corrupt."""
         found: dict[int, list[bytes]] = {}
         for piece in pieces:
-            found.setdefault(piece.file_id, []).extend(_glued_records(piece.fd, piece.start, piece.end))
+            found.setdefault(piece.file_id, []).extend(
+                _glued_records(_Range(piece.fd, piece.start, piece.end, piece.gz))
+            )
         found = {fid: lines for fid, lines in found.items() if lines}
         if not found:
             return
@@ -706,6 +834,35 @@ class UsageStore:
                 cur.execute("CHECKPOINT")
         return self.refresh(progress)
 
+    # ---------------------------------------------------------------- retention
+    def drop_before(self, cutoff: float, *, dry_run: bool = False) -> int:
+        """Delete the rows of records older than ``cutoff`` (Unix seconds; ``index_retention_days``) and
+        forget the cached aggregates; the files stay registered, so they are not read again. Returns how many
+        rows were (``dry_run``: would be) deleted."""
+        if self.mode == "read_only":
+            raise RuntimeError("a read-only store cannot drop rows")
+        with self._lock:
+            cur = self.cursor()
+            (count,) = cur.execute("SELECT count(*) FROM records WHERE ts < ?", [cutoff]).fetchall()[0]
+            if dry_run or not count:
+                return int(count)
+            cur.execute("BEGIN")
+            try:
+                cur.execute(
+                    "UPDATE files SET records = files.records - gone.n FROM "
+                    "(SELECT file_id, count(*) AS n FROM records WHERE ts < ? GROUP BY file_id) AS gone "
+                    "WHERE files.file_id = gone.file_id",
+                    [cutoff],
+                )
+                cur.execute("DELETE FROM records WHERE ts < ?", [cutoff])
+                cur.execute("COMMIT")
+            except BaseException:
+                _rollback(cur)
+                raise
+            self._invalidate()
+            self.rows_expired += int(count)
+        return int(count)
+
     # ---------------------------------------------------------------- tailing
     def start_tailing(self) -> None:
         """Refresh every ``settings.tail_interval`` seconds on a daemon thread until ``stop_tailing()``."""
@@ -763,6 +920,7 @@ class UsageStore:
             "mode": self.mode,
             "tailing": self._tail_thread is not None and self._tail_thread.is_alive(),
             "last_error": self._last_error,
+            "rows_expired": self.rows_expired,
         }
 
     def _fold_last_record(self, after: int, upto: int, previous: float | None) -> float | None:
@@ -793,6 +951,20 @@ class UsageStore:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _head_of(path: Path) -> bytes:
+    """The first bytes of ``path`` (as ``_FileState.head``); empty when it is gone."""
+    try:
+        with path.open("rb") as file:
+            return file.read(_HEAD_BYTES)
+    except FileNotFoundError:
+        return b""
+
+
+def _holds(info: GzInfo, state: _FileState) -> bool:
+    """Whether a gzip file with content ``info`` starts with what was read of the file ``state``."""
+    return info.length >= state.offset and info.head[: len(state.head)] == state.head
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,23 +18,6 @@ from tests.store.helpers import settings_for
 from tests.support.records import record_file
 
 NOW = time.time()
-DISK_MB = 16
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A ``DISK_MB`` tmpfs of its own (the test runs as root, as the project's test container does)."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m", "tmpfs", str(mount_point)],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 def append_records(path: Path, n: int, model: str) -> list[UsageRecord]:
