@@ -40,8 +40,14 @@ function refreshSeconds() {
   return Number.isInteger(asked) && asked >= 1 && asked <= 3600 ? asked : DEFAULT_REFRESH_S;
 }
 
+/** The service every panel is filtered by: ``?service=`` in the page URL, kept there; "" for all. */
+function serviceFromUrl() {
+  return new URLSearchParams(window.location.search).get("service") ?? "";
+}
+
 const state = {
   refreshS: refreshSeconds(),
+  service: serviceFromUrl(),
   lang: pickLanguage(localStorage.getItem(STORE.lang), [navigator.language]),
   range: RANGES.includes(sessionStorage.getItem(STORE.range)) ? sessionStorage.getItem(STORE.range) : "today",
   data: null,
@@ -89,12 +95,12 @@ async function refresh() {
     return;
   }
   state.loading = true;
-  const range = state.range;
+  const { range, service } = state;
   try {
-    const data = await getJson("dashboard", { range });
+    const data = await getJson("dashboard", service ? { range, service } : { range });
     $("offline-banner").hidden = true;
-    // An answer for a range the user has just left is dropped; the next request asks for the new one.
-    if (range === state.range) {
+    // An answer for a range or service the user has just left is dropped; the next request asks anew.
+    if (range === state.range && service === state.service) {
       state.data = data;
       render();
     }
@@ -276,9 +282,10 @@ function topByCost(breakdown, limit) {
   return [...rows.slice(0, limit - 1), rest];
 }
 
-/** The forecast's days from today (the trend's last day) to month end, as the trend chart's band. */
+/** The forecast's days from today (the trend's last day) to month end, as the trend chart's band; none
+ * while one service is picked (the forecast is of all of them). */
 function forecastBand(trend) {
-  const daily = state.forecast?.daily ?? [];
+  const daily = state.service ? [] : (state.forecast?.daily ?? []);
   if (!trend.length || daily[0]?.date !== trend[trend.length - 1].date) return [];
   return daily.map((day) => ({
     label: day.date,
@@ -493,6 +500,26 @@ function renderBudgetsCard() {
   });
 }
 
+/** The picker's options: all services, then every service seen (and the picked one, seen or not). */
+function renderServicePicker(data) {
+  const select = $("service-picker");
+  const names = [...(data?.services ?? [])];
+  if (state.service && !names.includes(state.service)) names.unshift(state.service);
+  const options = [...select.options].slice(1);
+  names.forEach((name, i) => {
+    let option = options[i];
+    if (!option) {
+      option = document.createElement("option");
+      select.append(option);
+    }
+    if (option.value !== name) option.value = name;
+    setText(option, name);
+  });
+  for (const extra of options.slice(names.length)) extra.remove();
+  if (select.value !== state.service) select.value = state.service;
+  for (const note of document.querySelectorAll(".all-services-note")) note.hidden = !state.service;
+}
+
 function renderRangePicker() {
   for (const button of document.querySelectorAll("[data-range]")) {
     const active = button.dataset.range === state.range;
@@ -505,6 +532,7 @@ function render() {
   const data = state.data;
   if (!data) return;
   renderMeta(data);
+  renderServicePicker(data);
   renderDrops(data);
   renderUnpriced(data);
   renderKpis(data);
@@ -532,6 +560,17 @@ function setRange(range) {
   refresh();
 }
 
+function setService(service) {
+  if (service === state.service) return;
+  state.service = service;
+  const url = new URL(window.location.href);
+  if (service) url.searchParams.set("service", service);
+  else url.searchParams.delete("service");
+  history.replaceState(history.state, "", url);
+  renderServicePicker(state.data);
+  refresh();
+}
+
 /** Ask for the token before the first data request when the server says it needs one. */
 async function checkConfig() {
   try {
@@ -550,6 +589,9 @@ async function start() {
   for (const button of document.querySelectorAll("[data-range]")) {
     button.addEventListener("click", () => setRange(button.dataset.range));
   }
+  renderServicePicker(null);
+  const picker = $("service-picker");
+  picker.addEventListener("change", () => setService(picker.value));
   $("lang-switch").addEventListener("click", () => setLanguage(state.lang === "zh" ? "en" : "zh"));
   $("token-form").addEventListener("submit", onTokenSubmit);
   document.addEventListener("visibilitychange", () => {
