@@ -6,11 +6,13 @@ few reads and writes of the mapping under ``fcntl.flock`` (between processes) an
 found in the ledger's SQLite directory (``local_ledger``) and carries that directory's id for the
 counter, so a slot given to another counter since is noticed (``STALE``).
 
-Layout (little-endian): a 64-byte header; the reservation table (``token, amount, expires, slot,
-counter id`` per entry, token 0 = free); then the counter slots (``counter id, spent, reserved, live
-reservations``). The header keeps the earliest lease end, so expired reservations are swept only when
-one can have expired. The file only grows (more counter slots); a process remaps when it meets a slot
-past its mapping.
+Layout, in 8-byte words of the host's byte order (read through two typed views of the mapping, int64
+and float64, which cost less per field than ``struct``): an 8-word header (magic, file id, reservation
+slots, counter slots, live reservations, earliest lease end, lowest maybe-free entry); the reservation
+table, 5 words an entry (token, amount, lease end, slot, counter id; token 0 = free); then the counters,
+4 words each (counter id, spent, reserved, live reservations). The earliest lease end tells when a
+sweep of expired reservations can find any. The file only grows (more counter slots); a process remaps
+when it meets a slot past its mapping.
 """
 
 from __future__ import annotations
@@ -28,18 +30,13 @@ from pathlib import Path
 __all__ = ["DEFAULT_RESERVATION_SLOTS", "STALE", "Counter", "CounterMap", "LedgerFull", "Refused"]
 
 _MAGIC = b"AIUMCNT1"
-#: magic, file id, reservation slots, counter slots, live reservations, earliest lease end, and the
-#: lowest entry that may be free
-_HEADER = struct.Struct("<8sQqqqdq8x")
-#: live reservations, earliest lease end, lowest maybe-free entry: the header's moving part, at offset 32
-_MOVING = struct.Struct("<qdq")
-_MOVING_AT = 32
-_CAPACITY_AT = 24
-_ENTRY = struct.Struct("<Qddqq")
-_COUNTER = struct.Struct("<qddq")
-_TOKEN = struct.Struct("<Q")
-_INT = struct.Struct("<q")
-_HEADER_SIZE, _ENTRY_SIZE, _COUNTER_SIZE = _HEADER.size, _ENTRY.size, _COUNTER.size
+_HEADER = struct.Struct("=8sqqqqdqq")
+_WORD = 8
+_HEADER_WORDS = _HEADER.size // _WORD
+# header words
+_CAPACITY, _LIVE, _EARLIEST, _HINT = 3, 4, 5, 6
+_ENTRY_WORDS = 5
+_COUNTER_WORDS = 4
 #: a token is a random number with its table entry's index in the low bits
 _INDEX_BITS = 20
 _INDEX_MASK = (1 << _INDEX_BITS) - 1
@@ -80,6 +77,9 @@ class CounterMap:
         self._lock = threading.Lock()
         self._fd = -1
         self._mm: mmap.mmap | None = None
+        #: the mapping as int64 and as float64 words
+        self._q = memoryview(b"").cast("q")
+        self._d = memoryview(b"").cast("d")
         self._capacity = 0
         self.reservation_slots = 0
         self.file_id = 0
@@ -95,14 +95,9 @@ class CounterMap:
         """flock is held per open file, which a child shares with its parent: it opens its own."""
         self._lock = threading.Lock()
         self._rng = random.Random()
-        mm, fd = self._mm, self._fd
-        self._mm, self._fd = None, -1
-        if mm is not None:
-            mm.close()
-        if fd >= 0:
-            os.close(fd)
+        self._unmap()
 
-    def _open(self) -> mmap.mmap:
+    def _open(self) -> None:
         """Map the file, creating it (under its flock) when it does not exist yet."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
@@ -112,9 +107,8 @@ class CounterMap:
                 if os.fstat(fd).st_size < _HEADER.size:
                     slots = self._wanted_slots
                     os.ftruncate(fd, self._size(slots, _INITIAL_COUNTERS))
-                    header = _HEADER.pack(
-                        _MAGIC, self._rng.getrandbits(63) or 1, slots, _INITIAL_COUNTERS, 0, math.inf, 0
-                    )
+                    file_id = self._rng.getrandbits(63) or 1
+                    header = _HEADER.pack(_MAGIC, file_id, slots, _INITIAL_COUNTERS, 0, math.inf, 0, 0)
                     os.pwrite(fd, header, 0)
                 magic, file_id, slots, capacity, *_ = _HEADER.unpack(os.pread(fd, _HEADER.size, 0))
                 if magic != _MAGIC:
@@ -125,30 +119,43 @@ class CounterMap:
             os.close(fd)
             raise
         self._fd, self.file_id, self.reservation_slots = fd, file_id, slots
-        self._counters_at = _HEADER.size + slots * _ENTRY.size
+        self._counters_at = _HEADER_WORDS + slots * _ENTRY_WORDS
         self._map(capacity)
-        assert self._mm is not None
-        return self._mm
 
     def _size(self, slots: int, capacity: int) -> int:
-        return _HEADER.size + slots * _ENTRY.size + capacity * _COUNTER.size
+        return (_HEADER_WORDS + slots * _ENTRY_WORDS + capacity * _COUNTER_WORDS) * _WORD
 
     def _map(self, capacity: int) -> None:
+        """(Re)map the file's first ``capacity`` counters."""
+        self._q.release()
+        self._d.release()
         if self._mm is not None:
             self._mm.close()
         self._mm = mmap.mmap(self._fd, self._size(self.reservation_slots, capacity))
+        whole = memoryview(self._mm)
+        self._q, self._d = whole.cast("q"), whole.cast("d")
+        whole.release()
         self._capacity = capacity
 
-    def _acquire(self) -> mmap.mmap:
-        """Take the thread lock and the file's flock; the mapping (opened on first use)."""
+    def _unmap(self) -> None:
+        self._q.release()
+        self._d.release()
+        if self._mm is not None:
+            self._mm.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._mm, self._fd, self._capacity = None, -1, 0
+
+    def _acquire(self) -> None:
+        """Take the thread lock and the file's flock (opening the file on first use)."""
         self._lock.acquire()
         try:
-            mm = self._mm or self._open()
+            if self._mm is None:
+                self._open()
             flock(self._fd, LOCK_EX)
         except BaseException:
             self._lock.release()
             raise
-        return mm
 
     def _release(self) -> None:
         try:
@@ -156,21 +163,15 @@ class CounterMap:
         finally:
             self._lock.release()
 
-    def _reach(self, mm: mmap.mmap, slot: int) -> mmap.mmap:
-        """The mapping, remapped when another process grew the file past ``slot``'s end."""
-        if slot < self._capacity:
-            return mm
-        self._map(_INT.unpack_from(mm, _CAPACITY_AT)[0])
-        assert self._mm is not None
-        return self._mm
+    def _reach(self, slot: int) -> memoryview:
+        """The int64 view, remapped first when another process grew the file past ``slot``."""
+        if slot >= self._capacity:
+            self._map(self._q[_CAPACITY])
+        return self._q
 
     def close(self) -> None:
         with self._lock:
-            if self._mm is not None:
-                self._mm.close()
-            if self._fd >= 0:
-                os.close(self._fd)
-            self._mm, self._fd = None, -1
+            self._unmap()
 
     def identity(self) -> int:
         """The file's random id (a new file, a new id: the directory's slots then mean nothing)."""
@@ -180,68 +181,65 @@ class CounterMap:
 
     def assign(self, slot: int, counter_id: int) -> None:
         """Give ``slot`` to a new counter (growing the file when it is past the end), spent 0."""
-        mm = self._acquire()
+        self._acquire()
         try:
-            capacity = _INT.unpack_from(mm, _CAPACITY_AT)[0]
+            capacity = self._q[_CAPACITY]
             if slot >= capacity:
                 capacity = max(capacity * 2, slot + 1)
                 os.ftruncate(self._fd, self._size(self.reservation_slots, capacity))
-                _INT.pack_into(mm, _CAPACITY_AT, capacity)
-            mm = self._reach(mm, slot)
-            _COUNTER.pack_into(mm, self._counters_at + slot * _COUNTER.size, counter_id, 0.0, 0.0, 0)
+                self._q[_CAPACITY] = capacity
+            self._reach(slot)
+            self._clear(slot, counter_id)
         finally:
             self._release()
 
     def reset(self) -> None:
         """Forget every counter and reservation (the directory was created anew)."""
-        mm = self._acquire()
+        self._acquire()
         try:
-            mm[_HEADER.size :] = bytes(len(mm) - _HEADER.size)
-            _MOVING.pack_into(mm, _MOVING_AT, 0, math.inf, 0)
+            assert self._mm is not None
+            self._mm[_HEADER.size :] = bytes(len(self._mm) - _HEADER.size)
+            self._q[_LIVE], self._d[_EARLIEST], self._q[_HINT] = 0, math.inf, 0
         finally:
             self._release()
 
-    def free(self, slots: list[tuple[int, int]], now: float) -> None:
+    def free(self, counters: list[Counter], now: float) -> None:
         """Release the slots of dropped counters (after sweeping expired reservations off them)."""
-        mm = self._acquire()
+        self._acquire()
         try:
-            mm = self._sweep(mm, now)
-            for slot, counter_id in slots:
-                mm = self._reach(mm, slot)
-                at = self._counters_at + slot * _COUNTER.size
-                if _INT.unpack_from(mm, at)[0] == counter_id:
-                    _COUNTER.pack_into(mm, at, 0, 0.0, 0.0, 0)
+            self._sweep(now)
+            for slot, counter_id in counters:
+                if self._reach(slot)[self._counters_at + slot * _COUNTER_WORDS] == counter_id:
+                    self._clear(slot, 0)
         finally:
             self._release()
 
-    # -- the operations (hot) --
+    # -- the operations (hot: written out, few calls) --
 
     def reserve(
         self, counter: Counter, amount: float, limit: float, now: float, expires: float
     ) -> str | Refused | None:
-        """Hold ``amount`` on ``counter`` (slot, counter id) unless spent + reserved + amount > ``limit``:
-        the reservation's token, else (spent, reserved); ``STALE`` when the slot is not the counter's.
-        Raises ``LedgerFull``."""
+        """Hold ``amount`` on ``counter`` unless spent + reserved + amount > ``limit``: the reservation's
+        token, else (spent, reserved); ``STALE`` when the slot is not the counter's. Raises ``LedgerFull``."""
         slot, counter_id = counter
-        with self._lock:  # written out rather than in helpers: this runs on every guarded call
-            mm = self._mm or self._open()
+        with self._lock:
+            if self._mm is None:
+                self._open()
             flock(self._fd, LOCK_EX)
             try:
-                if slot >= self._capacity:
-                    mm = self._reach(mm, slot)
-                at = self._counters_at + slot * _COUNTER_SIZE
-                owner, spent, reserved, count = _COUNTER.unpack_from(mm, at)
-                if owner != counter_id:
+                q = self._q if slot < self._capacity else self._reach(slot)
+                c = self._counters_at + slot * _COUNTER_WORDS
+                if q[c] != counter_id:
                     return STALE
-                live, earliest, hint = _MOVING.unpack_from(mm, _MOVING_AT)
                 slots = self.reservation_slots
-                if now >= earliest or live >= slots:
-                    mm = self._sweep(mm, now)
-                    owner, spent, reserved, count = _COUNTER.unpack_from(mm, at)
-                    live, earliest, hint = _MOVING.unpack_from(mm, _MOVING_AT)
+                if now >= self._d[_EARLIEST] or q[_LIVE] >= slots:
+                    self._sweep(now)
+                    q = self._q
+                d = self._d
+                spent, reserved = d[c + 1], d[c + 2]
                 if spent + reserved + amount > limit:
                     return spent, reserved
-                if live >= slots:
+                if q[_LIVE] >= slots:
                     raise LedgerFull(
                         f"budget ledger {self.path}: all {slots} reservation slots are held by calls in "
                         "flight; the call is refused",
@@ -249,15 +247,20 @@ class CounterMap:
                         reserved,
                     )
                 # the lowest free entry: the table stays packed at its start, in few pages (hot in the cache)
-                index = hint if hint < slots else 0
-                entry = _HEADER_SIZE + index * _ENTRY_SIZE
-                while _TOKEN.unpack_from(mm, entry)[0]:
+                index = q[_HINT]
+                if index >= slots:
+                    index = 0
+                e = _HEADER_WORDS + index * _ENTRY_WORDS
+                while q[e]:
                     index = index + 1 if index + 1 < slots else 0
-                    entry = _HEADER_SIZE + index * _ENTRY_SIZE
+                    e = _HEADER_WORDS + index * _ENTRY_WORDS
                 token = (self._rng.getrandbits(43) | 1) << _INDEX_BITS | index  # never 0 (free)
-                _ENTRY.pack_into(mm, entry, token, amount, expires, slot, counter_id)
-                _COUNTER.pack_into(mm, at, owner, spent, reserved + amount, count + 1)
-                _MOVING.pack_into(mm, _MOVING_AT, live + 1, min(earliest, expires), index + 1)
+                q[e], d[e + 1], d[e + 2], q[e + 3], q[e + 4] = token, amount, expires, slot, counter_id
+                d[c + 2] = reserved + amount
+                q[c + 3] += 1
+                q[_LIVE] += 1
+                q[_HINT] = index + 1
+                d[_EARLIEST] = min(d[_EARLIEST], expires)
             finally:
                 flock(self._fd, LOCK_UN)
         return str(token)
@@ -268,100 +271,96 @@ class CounterMap:
         slot, counter_id = counter
         number = int(token)
         index = number & _INDEX_MASK
-        entry = _HEADER_SIZE + index * _ENTRY_SIZE
+        e = _HEADER_WORDS + index * _ENTRY_WORDS
         with self._lock:
-            mm = self._mm or self._open()
+            if self._mm is None:
+                self._open()
             flock(self._fd, LOCK_EX)
             try:
-                held, amount, _, held_slot, held_counter = _ENTRY.unpack_from(mm, entry)
-                if held != number:  # swept after its lease: what it held was released then
-                    return self._add(mm, slot, counter_id, actual)
-                _TOKEN.pack_into(mm, entry, 0)
-                live, earliest, hint = _MOVING.unpack_from(mm, _MOVING_AT)
-                _MOVING.pack_into(mm, _MOVING_AT, live - 1, earliest, min(hint, index))
+                q = self._q if slot < self._capacity else self._reach(slot)
+                if q[e] != number:  # swept after its lease: what it held was released then
+                    return self._add(slot, counter_id, actual)
+                q[e] = 0
+                q[_LIVE] -= 1
+                q[_HINT] = min(q[_HINT], index)
+                amount, held_slot, held_counter = self._d[e + 1], q[e + 3], q[e + 4]
                 if held_slot != slot or held_counter != counter_id:
-                    mm = self._reach(mm, max(slot, held_slot))
-                    self._unhold(mm, amount, held_slot, held_counter)
-                    return self._add(mm, slot, counter_id, actual)
-                if slot >= self._capacity:
-                    mm = self._reach(mm, slot)
-                at = self._counters_at + slot * _COUNTER_SIZE
-                owner, spent, reserved, count = _COUNTER.unpack_from(mm, at)
-                if owner != counter_id:
+                    self._unhold(held_slot, held_counter, amount)
+                    return self._add(slot, counter_id, actual)
+                c = self._counters_at + slot * _COUNTER_WORDS
+                if q[c] != counter_id:
                     return STALE
-                spent += actual
-                count -= 1
-                _COUNTER.pack_into(
-                    mm, at, owner, spent, reserved - amount if count > 0 else 0.0, max(count, 0)
-                )
+                d = self._d
+                count = q[c + 3] - 1
+                q[c + 3] = max(count, 0)
+                d[c + 2] = d[c + 2] - amount if count > 0 else 0.0  # exactly 0 once none is left
+                spent = d[c + 1] = d[c + 1] + actual
                 return spent
             finally:
                 flock(self._fd, LOCK_UN)
 
     def add(self, counter: Counter, actual: float) -> float | None:
         """Add ``actual`` to the counter's spend; the spend after it, or ``STALE``."""
-        mm = self._acquire()
+        self._acquire()
         try:
-            return self._add(mm, *counter, actual)
+            return self._add(*counter, actual)
         finally:
             self._release()
 
-    def read(self, counters: list[tuple[int, int]], now: float) -> list[tuple[float, float] | None]:
+    def read(self, counters: list[Counter], now: float) -> list[tuple[float, float] | None]:
         """(spent, live reserved) of each (slot, counter id); ``None`` for a slot not the counter's."""
-        mm = self._acquire()
+        self._acquire()
         try:
-            if now >= _MOVING.unpack_from(mm, _MOVING_AT)[1]:
-                mm = self._sweep(mm, now)
+            if now >= self._d[_EARLIEST]:
+                self._sweep(now)
             out: list[tuple[float, float] | None] = []
             for slot, counter_id in counters:
-                mm = self._reach(mm, slot)
-                owner, spent, reserved, _ = _COUNTER.unpack_from(mm, self._counters_at + slot * _COUNTER.size)
-                out.append((spent, reserved) if owner == counter_id else None)
+                c = self._counters_at + slot * _COUNTER_WORDS
+                owned = self._reach(slot)[c] == counter_id
+                out.append((self._d[c + 1], self._d[c + 2]) if owned else None)
             return out
         finally:
             self._release()
 
     # -- helpers, called with the locks held --
 
-    def _add(self, mm: mmap.mmap, slot: int, counter_id: int, actual: float) -> float | None:
-        mm = self._reach(mm, slot)
-        at = self._counters_at + slot * _COUNTER.size
-        owner, spent, reserved, count = _COUNTER.unpack_from(mm, at)
-        if owner != counter_id:
+    def _clear(self, slot: int, counter_id: int) -> None:
+        c = self._counters_at + slot * _COUNTER_WORDS
+        self._q[c], self._d[c + 1], self._d[c + 2], self._q[c + 3] = counter_id, 0.0, 0.0, 0
+
+    def _add(self, slot: int, counter_id: int, actual: float) -> float | None:
+        c = self._counters_at + slot * _COUNTER_WORDS
+        if self._reach(slot)[c] != counter_id:
             return STALE
-        spent += actual
-        _COUNTER.pack_into(mm, at, owner, spent, reserved, count)
+        spent = self._d[c + 1] = self._d[c + 1] + actual
         return spent
 
-    def _unhold(self, mm: mmap.mmap, amount: float, slot: int, counter_id: int) -> None:
-        """Take a released reservation's amount off its counter (exactly 0 once none is left); the
-        mapping must reach ``slot``."""
-        at = self._counters_at + slot * _COUNTER_SIZE
-        owner, spent, reserved, count = _COUNTER.unpack_from(mm, at)
-        if owner == counter_id:
-            count -= 1
-            _COUNTER.pack_into(mm, at, owner, spent, reserved - amount if count > 0 else 0.0, max(count, 0))
+    def _unhold(self, slot: int, counter_id: int, amount: float) -> None:
+        """Take a released reservation's amount off its counter (exactly 0 once none is left)."""
+        c = self._counters_at + slot * _COUNTER_WORDS
+        q = self._reach(slot)
+        if q[c] == counter_id:
+            count = q[c + 3] - 1
+            q[c + 3] = max(count, 0)
+            self._d[c + 2] = self._d[c + 2] - amount if count > 0 else 0.0
 
-    def _sweep(self, mm: mmap.mmap, now: float) -> mmap.mmap:
-        """Drop every reservation whose lease ended; recount the live ones and the earliest lease end.
-        Returns the mapping (remapped when an expired reservation's slot lay past it)."""
-        table = mm[_HEADER.size : self._counters_at]
-        live, earliest = 0, math.inf
-        expired: list[tuple[int, float, int, int]] = []
-        for index, (token, amount, expires, slot, counter_id) in enumerate(_ENTRY.iter_unpack(table)):
+    def _sweep(self, now: float) -> None:
+        """Drop every reservation whose lease ended; recount the live ones and the earliest lease end."""
+        q, d, slots = self._q, self._d, self.reservation_slots
+        end = _HEADER_WORDS + slots * _ENTRY_WORDS
+        tokens = q[_HEADER_WORDS:end:_ENTRY_WORDS].tolist()
+        lease_ends = d[_HEADER_WORDS + 2 : end : _ENTRY_WORDS].tolist()
+        live, earliest, hint = 0, math.inf, q[_HINT]
+        for index, token in enumerate(tokens):
             if not token:
                 continue
-            if expires <= now:
-                expired.append((_HEADER.size + index * _ENTRY.size, amount, slot, counter_id))
-            else:
+            if lease_ends[index] > now:
                 live += 1
-                earliest = min(earliest, expires)
-        hint = _MOVING.unpack_from(mm, _MOVING_AT)[2]
-        if expired:
-            mm = self._reach(mm, max(slot for _, _, slot, _ in expired))
-            for entry, amount, slot, counter_id in expired:
-                _TOKEN.pack_into(mm, entry, 0)
-                self._unhold(mm, amount, slot, counter_id)
-            hint = min(hint, (expired[0][0] - _HEADER.size) // _ENTRY.size)
-        _MOVING.pack_into(mm, _MOVING_AT, live, earliest, hint)
-        return mm
+                earliest = min(earliest, lease_ends[index])
+                continue
+            e = _HEADER_WORDS + index * _ENTRY_WORDS
+            q[e] = 0
+            self._unhold(q[e + 3], q[e + 4], d[e + 1])
+            q, d = self._q, self._d  # remapped if that counter lay past the mapping
+            hint = min(hint, index)
+        q[_LIVE], d[_EARLIEST], q[_HINT] = live, earliest, hint
