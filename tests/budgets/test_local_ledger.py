@@ -159,3 +159,35 @@ def test_status_lists_live_reservations_only(tmp_path: Path) -> None:
     (row,) = ledger.status()
     assert (row.spent, row.reserved) == (0.0, 0.0)
     ledger.close()
+
+
+def test_expired_reservations_are_swept_only_when_one_can_have_expired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header's earliest lease end keeps the hot path from scanning the table on every call."""
+    counters = counter_map.CounterMap(tmp_path / COUNTERS_FILE)
+    sweeps: list[float] = []
+    sweep = counter_map.CounterMap._sweep
+
+    def counted(self: counter_map.CounterMap, now: float) -> None:
+        sweeps.append(now)
+        sweep(self, now)
+
+    monkeypatch.setattr(counter_map.CounterMap, "_sweep", counted)
+    counters.assign(0, 7)
+    now = time.time()
+    short = counters.reserve((0, 7), 1.0, 100.0, now, now + 0.2)
+    assert isinstance(short, str)
+    for _ in range(50):  # nothing can have expired yet: no sweep
+        token = counters.reserve((0, 7), 1.0, 100.0, time.time(), time.time() + 900)
+        assert isinstance(token, str)
+        counters.settle(token, (0, 7), 0.5)
+    assert sweeps == []
+    time.sleep(0.3)
+    for _ in range(50):  # one sweep drops the expired one; the next lease end is 900 s away
+        token = counters.reserve((0, 7), 1.0, 100.0, time.time(), time.time() + 900)
+        assert isinstance(token, str)
+        counters.settle(token, (0, 7), 0.5)
+    assert len(sweeps) == 1
+    assert counters.read([(0, 7)], time.time()) == [(50.0, 0.0)]
+    counters.close()
