@@ -221,8 +221,10 @@ class WorstCaseRates:
             return 0.0
         inputs = input_token_bound(bounds.messages, extra=bounds.extra)
         thinking = bounds.thinking
-        outputs = output_bound(model, bounds.max_tokens, thinking, bounds.thinking_budget)
-        tier = entry.tier_index(inputs)
+        outputs = bounds.max_tokens
+        if thinking or outputs is None or outputs <= 0:  # else output_bound's answer, without the call
+            outputs = output_bound(model, bounds.max_tokens, thinking, bounds.thinking_budget)
+        tier = entry.tier_index(inputs) if len(entry.tiers) > 1 else 0
         rates = known.rates.get((thinking, tier))
         if rates is None:
             written = inputs if entry.tiers[tier].cache_write_price > entry.tiers[tier].input else 0
