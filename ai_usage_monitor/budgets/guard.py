@@ -127,7 +127,7 @@ class BudgetGuard:
                     ticket = Ticket()
                 action = plan.action
                 if action == "notify":
-                    # with slices, a reservation of nothing is served in memory where an add is a shared operation
+                    # with slices, a reservation of nothing is served in memory (an add is a shared operation)
                     got = (
                         self.ledger.reserve(plan.name, value, window, 0.0, plan.limit)
                         if self._sliced
