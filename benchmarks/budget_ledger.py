@@ -1,10 +1,11 @@
 """Budget ledger benchmark (issue 10): what one ``reserve`` + ``settle`` costs per call, ledger alone.
 
-Backends: the local SQLite file, Redis (a throw-away ``redis-server`` on 127.0.0.1 unless ``--redis URL``),
-and each of them behind per-process slices (``budget_slice``). One budget, one scope value; every call
-reserves a worst case and settles a smaller real cost. Figures are the median of ``--repeats`` runs of
-``--calls`` calls each, in one thread and, with ``--threads N``, in N threads of one process. Then the
-pure helpers the guard also runs per call (period window, scope value, worst case), best of 3.
+Backends: the records folder's ledger (the mapped counters file), Redis (a throw-away ``redis-server``
+on 127.0.0.1 unless ``--redis URL``), and each of them behind per-process slices (``budget_slice``).
+One budget, one scope value; every call reserves a worst case and settles a smaller real cost. Figures
+are the median of ``--repeats`` runs of ``--calls`` calls each, in one thread and, with ``--threads N``,
+in N threads of one process. Then the pure helpers the guard also runs per call (period window, scope
+value, worst case), best of 3.
 
     python benchmarks/budget_ledger.py
     python benchmarks/budget_ledger.py --calls 20000 --threads 4

@@ -13,8 +13,8 @@ is off during a round and runs between rounds, after a warm-up phase that is not
     python benchmarks/overhead.py [--rounds 1000] [--warmup 50] [--records 100000] [--guard [--redis]]
 
 ``--guard`` adds arms with one ``block`` budget matching every call (a limit never reached): the records
-folder's ledger with a transaction per reserve and settle, and with slices (``budget_slice``); ``--redis``
-also the same over a throw-away ``redis-server`` (docs/budgets.md).
+folder's ledger (the mapped counters file), and with slices (``budget_slice``); ``--redis`` also the same
+over a throw-away ``redis-server`` (docs/budgets.md). ``guard_path.py`` times the guard alone in place.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ is checked against the budget's alert thresholds (``ThresholdAlerts``). See docs
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,19 @@ class Ticket:
         self.downgraded_by: str | None = None
 
 
+class _Planned:
+    """One budget as the hot path reads it, with the window of its period this process last seeded."""
+
+    __slots__ = ("action", "budget", "clock", "limit", "name", "scoped", "window")
+
+    def __init__(self, budget: Budget, clock: PeriodClock) -> None:
+        self.budget, self.clock = budget, clock
+        self.name, self.limit, self.action = budget.name, budget.limit, budget.action
+        #: whether its scope needs the call's attributes (``{}`` matches every call)
+        self.scoped = bool(budget.scope)
+        self.window = PeriodWindow(budget.period, "", math.inf, -math.inf)
+
+
 class BudgetGuard:
     """The budgets of one settings object over one ledger; shared by every thread of the process."""
 
@@ -59,10 +73,7 @@ class BudgetGuard:
         self._sliced = isinstance(self.ledger, SlicedLedger)
         # downgrade budgets first (a switched model lowers what the others reserve), notify last
         budgets = sorted(settings.budgets, key=lambda b: _ACTION_ORDER[b.action])
-        #: per budget: its clock, and whether its scope needs the call's attributes (``{}`` matches all)
-        self._plan = [
-            (budget, PeriodClock(budget.period, settings.tz), bool(budget.scope)) for budget in budgets
-        ]
+        self._plan = [_Planned(budget, PeriodClock(budget.period, settings.tz)) for budget in budgets]
         self._any_scoped = any(budget.scope for budget in budgets)
         self.alerts = ThresholdAlerts(settings)
 
@@ -104,17 +115,21 @@ class BudgetGuard:
         now = time.time()
         cost: float | None = None
         try:
-            for budget, clock, scoped in self._plan:
-                value = scope_value(budget, subject) if scoped else ""
+            for plan in self._plan:
+                budget = plan.budget
+                value = scope_value(budget, subject) if plan.scoped else ""
                 if value is None:
                     continue
-                window = self.window(budget, now, clock)
+                window = plan.window
+                if not window.start <= now < window.end:  # a new period: seeded once, then reused
+                    window = plan.window = self.window(budget, now, plan.clock)
                 if ticket is None:
                     ticket = Ticket()
-                if budget.action == "notify":
-                    # with slices, a reservation of nothing is served in memory where an add is a transaction
+                action = plan.action
+                if action == "notify":
+                    # with slices, a reservation of nothing is served in memory (an add is a shared operation)
                     got = (
-                        self.ledger.reserve(budget.name, value, window, 0.0, budget.limit)
+                        self.ledger.reserve(plan.name, value, window, 0.0, plan.limit)
                         if self._sliced
                         else None
                     )
@@ -124,16 +139,16 @@ class BudgetGuard:
                         ticket.counted.append((budget, value, window))
                     continue
                 if cost is None:
-                    cost = self._worst_case(call, model, args, kwargs)
-                got = self.ledger.reserve(budget.name, value, window, cost, budget.limit)
+                    cost = self._worst_case(call, model, args, kwargs, now)
+                got = self.ledger.reserve(plan.name, value, window, cost, plan.limit)
                 if isinstance(got, Reservation):
                     ticket.held.append((budget, window, got))
-                elif budget.action == "downgrade" and ticket.downgraded_from is None and budget.downgrade_to:
+                elif action == "downgrade" and ticket.downgraded_from is None and budget.downgrade_to:
                     args = _switch_model(call, args, kwargs, budget.downgrade_to)
                     ticket.downgraded_from, ticket.downgraded_by = model, budget.name
                     model, cost = budget.downgrade_to, None
                     ticket.counted.append((budget, value, window))
-                elif budget.action == "downgrade":  # already switched: the cheaper call goes out, counted
+                elif action == "downgrade":  # already switched: the cheaper call goes out, counted
                     ticket.counted.append((budget, value, window))
                 else:
                     raise self._exceeded(budget, got)
@@ -143,16 +158,11 @@ class BudgetGuard:
             raise
         return ticket, args
 
-    def _worst_case(self, call: CallInfo, model: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
-        bounds = request_bounds(args, kwargs, thinking=call.thinking)
-        return self.rates.cost(
-            provider=call.provider,
-            model=model,
-            messages=bounds.messages,
-            extra=bounds.extra,
-            max_tokens=bounds.max_tokens,
-            thinking=bounds.thinking,
-            thinking_budget=bounds.thinking_budget,
+    def _worst_case(
+        self, call: CallInfo, model: str, args: tuple[Any, ...], kwargs: dict[str, Any], now: float
+    ) -> float:
+        return self.rates.bound(
+            call.provider, model, request_bounds(args, kwargs, thinking=call.thinking), now
         )
 
     def _exceeded(self, budget: Budget, refusal: Refusal) -> BudgetExceeded:
@@ -184,7 +194,8 @@ class BudgetGuard:
         held, ticket.held = ticket.held, []
         for budget, window, reservation in held:
             spent = self.ledger.settle(reservation, cost)
-            self.alerts.check(budget, reservation.scope_value, window, spent)
+            if budget.channels:
+                self.alerts.check(budget, reservation.scope_value, window, spent)
         if cost:
             for budget, value, window in ticket.counted:
                 self.alerts.check(budget, value, window, self.ledger.add(budget.name, value, window, cost))
@@ -194,10 +205,11 @@ class BudgetGuard:
         cost = record.cost
         if not cost > 0:
             return
-        for budget, clock, _ in self._plan:
+        for plan in self._plan:
+            budget = plan.budget
             value = scope_value(budget, record)
             if value is not None:
-                window = self.window(budget, record.timestamp, clock)
+                window = self.window(budget, record.timestamp, plan.clock)
                 self.alerts.check(budget, value, window, self.ledger.add(budget.name, value, window, cost))
 
     def close(self) -> None:

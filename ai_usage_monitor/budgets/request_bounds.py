@@ -75,16 +75,12 @@ def request_bounds(args: tuple[Any, ...], kwargs: Mapping[str, Any], *, thinking
                 found.setdefault(role, value)
     if len(args) > 1:
         extra["positional"] = list(args[1:])
+    if not found:  # no output cap, no thinking asked for: the common short path
+        return RequestBounds(messages, extra or None, None, thinking, None)
     budget = _count(found.get("thinking_budget"))
     thinks = thinking or bool(found.get("thinking"))
     anthropic = found.get("anthropic_thinking")
     if isinstance(anthropic, Mapping) and anthropic.get("type") == "enabled":
         thinks = True
         budget = budget or _count(anthropic.get("budget_tokens"))
-    return RequestBounds(
-        messages=messages,
-        extra=extra or None,
-        max_tokens=_count(found.get("max_tokens")),
-        thinking=thinks,
-        thinking_budget=budget,
-    )
+    return RequestBounds(messages, extra or None, _count(found.get("max_tokens")), thinks, budget)

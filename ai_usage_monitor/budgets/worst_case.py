@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from ai_usage_monitor.budgets.request_bounds import RequestBounds
 from ai_usage_monitor.pricing.models import PriceEntry
 from ai_usage_monitor.pricing.pricer import Pricer
 
@@ -100,13 +101,17 @@ def input_token_bound(messages: Iterable[Any], *, extra: Any = None) -> int:
     tokens = REQUEST_OVERHEAD_TOKENS
     for message in messages:
         tokens += MESSAGE_OVERHEAD_TOKENS
-        if not isinstance(message, Mapping):
+        if type(message) is not dict and not isinstance(message, Mapping):
             tokens += _part_bound(message)
             continue
         for key, value in message.items():
-            if key == "content" and isinstance(value, list):
+            if key == "role":
+                continue
+            if type(value) is str:  # the common case, without a call
+                tokens += len(value.encode("utf-8", "surrogatepass"))
+            elif key == "content" and isinstance(value, list):
                 tokens += sum(_part_bound(part) for part in value)
-            elif key != "role":
+            else:
                 tokens += _part_bound(value)
     if extra is not None:
         tokens += len(orjson.dumps(extra, default=str))
@@ -181,6 +186,7 @@ class WorstCaseRates:
         self._models: dict[tuple[str, str], _ModelRates] = {}
 
     def _model(self, provider: str, model: str, now: float) -> _ModelRates:
+        """The model's entry and rates, looked up again when they are older than ``_ENTRY_TTL_S``."""
         known = self._models.get((provider, model))
         if known is None or known.expires < now:
             if len(self._models) > _MAX_CACHED:
@@ -202,13 +208,23 @@ class WorstCaseRates:
         thinking_budget: int | None = None,
     ) -> float:
         """The most the call can cost now (0 when the model is unpriced), as ``worst_case`` computes it."""
-        known = self._model(provider, model, time.time())
+        bounds = RequestBounds(list(messages), extra, max_tokens, thinking, thinking_budget)
+        return self.bound(provider, model, bounds, time.time())
+
+    def bound(self, provider: str, model: str, bounds: RequestBounds, now: float) -> float:
+        """``cost`` of a request's bounds at Unix time ``now`` (the guard's path: no keywords to match)."""
+        known = self._models.get((provider, model))
+        if known is None or known.expires < now:
+            known = self._model(provider, model, now)
         entry = known.entry
         if entry is None:
             return 0.0
-        inputs = input_token_bound(messages, extra=extra)
-        outputs = output_bound(model, max_tokens, thinking, thinking_budget)
-        tier = entry.tier_index(inputs)
+        inputs = input_token_bound(bounds.messages, extra=bounds.extra)
+        thinking = bounds.thinking
+        outputs = bounds.max_tokens
+        if thinking or outputs is None or outputs <= 0:  # else output_bound's answer, without the call
+            outputs = output_bound(model, bounds.max_tokens, thinking, bounds.thinking_budget)
+        tier = entry.tier_index(inputs) if len(entry.tiers) > 1 else 0
         rates = known.rates.get((thinking, tier))
         if rates is None:
             written = inputs if entry.tiers[tier].cache_write_price > entry.tiers[tier].input else 0
