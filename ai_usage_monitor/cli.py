@@ -25,6 +25,7 @@ from rich.table import Table
 from ai_usage_monitor.cli_options import RecordsDirOption, wide_console
 from ai_usage_monitor.config import Settings, SettingsError
 from ai_usage_monitor.config_errors import setting_origin
+from ai_usage_monitor.ship.command import ship
 from ai_usage_monitor.state import resolve_settings
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _err = Console(stderr=True)
+app.command()(ship)
 
 
 class ReportFormat(enum.StrEnum):
