@@ -54,15 +54,19 @@ class ClickHouseServer:
         """A fresh database name (created by the store's migrate), unique within the session."""
         return f"{prefix}_{os.getpid()}_{next(_databases)}"
 
-    def http(self, sql: str) -> str:
-        """``sql``'s answer as text over the HTTP interface (raises on an error)."""
+    def http(self, sql: str, database: str = "default") -> str:
+        """``sql``'s answer as text over the HTTP interface, run in ``database`` (raises on an error)."""
         response = httpx.post(
             f"http://127.0.0.1:{self.http_port}/",
+            params={"database": database},
             content=sql.encode(),
             auth=(USER, self.password),
             timeout=30,
         )
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise RuntimeError(
+                f"ClickHouse answered {response.status_code} to {sql!r}: {response.text[:500]}"
+            )
         return response.text
 
 

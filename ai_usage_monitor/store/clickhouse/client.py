@@ -5,6 +5,7 @@ runs is one plain SQL text that tests can replay elsewhere."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -13,6 +14,10 @@ from typing import Any
 from ai_usage_monitor.store_url import StoreURL, redact_url
 
 __all__ = ["ClickHouseClient", "StoreUnavailable", "bind", "literal", "observe_statements"]
+
+# The driver logs a failed connection with its traceback; the caller reports it as one line instead (an app
+# that configures logging still sees the driver's records through its own handlers).
+logging.getLogger("clickhouse_driver").addHandler(logging.NullHandler())
 
 #: Called with every statement text a ``ClickHouseClient`` sends (tests replay them on chdb).
 _observers: list[Callable[[str], None]] = []

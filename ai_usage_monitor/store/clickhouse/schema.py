@@ -20,6 +20,7 @@ from ai_usage_monitor.store.schema import INDEXED_FIELDS
 __all__ = [
     "SCHEMA_VERSION",
     "TTL_MIN_VERSION",
+    "apply_retention",
     "column_types",
     "insert_columns",
     "migrate",
@@ -109,9 +110,11 @@ def _month_end(partition: int) -> float:
     return datetime(following.year, following.month, 1, tzinfo=UTC).timestamp()
 
 
-def _apply_retention(
+def apply_retention(
     client: ClickHouseClient, database: str, retention_days: int, supports_ttl: bool, now: float
 ) -> list[str]:
+    """Keep ``retention_days`` of records: the table's TTL where the server has TTLs, else drop each month
+    (partition) wholly older than that; returns what was done."""
     table = f"{database}.records"
     done: list[str] = []
     if supports_ttl:
@@ -171,7 +174,7 @@ def migrate(client: ClickHouseClient, retention_days: int = 0, *, now: float | N
                 done.append(f"added column {name} {sql_type}")
             elif have != sql_type:
                 done.append(f"column {name} is {have}, expected {sql_type}: left as it is")
-        done += _apply_retention(
+        done += apply_retention(
             client, database, retention_days, supports_ttl, time.time() if now is None else now
         )
     if not existing and not supports_ttl and retention_days > 0:
