@@ -13,6 +13,7 @@ import pytest
 from ai_usage_monitor.config import Settings, SettingsError
 from ai_usage_monitor.records import UsageRecord
 from ai_usage_monitor.store import queries
+from ai_usage_monitor.store.backend import open_store
 from ai_usage_monitor.store.clickhouse import (
     ClickHouseClient,
     StoreUnavailable,
@@ -23,11 +24,12 @@ from ai_usage_monitor.store.clickhouse import (
     rows_from_lines,
 )
 from ai_usage_monitor.store.clickhouse import schema as ch_schema
+from ai_usage_monitor.store.clickhouse.client import literal
 from ai_usage_monitor.store.index import UsageStore
 from ai_usage_monitor.store_url import parse_store_url
 from ai_usage_monitor.testing.hostile import HOSTILE_KINDS, hostile_chunk
 from tests.store.helpers import make_records, settings_for
-from tests.support.clickhouse import ClickHouseServer
+from tests.support.clickhouse import ClickHouseServer, chdb_session
 from tests.support.records import write_records
 
 NOW = time.time()
@@ -193,3 +195,38 @@ def test_a_batch_inserted_twice_counts_once(
         assert float(final[1]) == pytest.approx(sum(r.cost for r in records))
     finally:
         client.close()
+
+
+def test_the_running_store_drops_months_past_the_retention(
+    clickhouse_url: str, clickhouse_server: ClickHouseServer
+) -> None:
+    """A server without TTL: the store's refresh drops months wholly past ``index_retention_days``."""
+    client = _client(clickhouse_url)
+    try:
+        migrate(client)
+        rows = [line_row(UsageRecord(timestamp=NOW - days * 86400).to_json_line()) for days in (100, 1)]
+        insert_records(client, [r for r in rows if r is not None])
+    finally:
+        client.close()
+    settings = Settings(store=clickhouse_url, index_retention_days=40, timezone="UTC")
+    with open_store(settings) as store:
+        assert store.mode == "clickhouse" and store.health()["records_indexed"] == 2
+        store.refresh()
+        assert queries.summarize(store, None).calls == 1
+        assert queries.summarize(store, None).first_timestamp == pytest.approx(NOW - 86400)
+
+
+def test_retention_statements_run_on_a_current_engine(tmp_path: Path) -> None:
+    """The DDL of the TTL branch (servers from 19.6 on) and the month drop run on chdb's current engine."""
+    for runner in chdb_session(tmp_path, "retention"):
+        runner.run(ch_schema.records_ddl("retention.records", retention_days=30))
+        assert "toIntervalDay(30)" in runner.run("SHOW CREATE TABLE retention.records")
+        row = line_row(UsageRecord(timestamp=datetime(2026, 8, 15, tzinfo=UTC).timestamp()).to_json_line())
+        assert row is not None
+        runner.run(f"INSERT INTO retention.records VALUES ({', '.join(map(literal, row))})")
+        runner.run(ch_schema.modify_ttl_sql("retention.records", 90))
+        assert "toIntervalDay(90)" in runner.run("SHOW CREATE TABLE retention.records")
+        runner.run(ch_schema.remove_ttl_sql("retention.records"))
+        assert "TTL" not in runner.run("SHOW CREATE TABLE retention.records")
+        runner.run(ch_schema.drop_month_sql("retention.records", 202608))
+        assert runner.run("SELECT count() FROM retention.records").strip() == "0"

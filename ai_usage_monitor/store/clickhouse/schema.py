@@ -22,9 +22,12 @@ __all__ = [
     "TTL_MIN_VERSION",
     "apply_retention",
     "column_types",
+    "drop_month_sql",
     "insert_columns",
     "migrate",
+    "modify_ttl_sql",
     "records_ddl",
+    "remove_ttl_sql",
 ]
 
 #: Bumped when the ClickHouse schema changes in a way ``migrate`` must act on beyond adding columns.
@@ -73,6 +76,20 @@ def insert_columns() -> tuple[str, ...]:
 
 def _ttl(retention_days: int) -> str:
     return f"{_TS_SECONDS} + INTERVAL {int(retention_days)} DAY"
+
+
+def modify_ttl_sql(table: str, retention_days: int) -> str:
+    """Set or change the TTL of ``table`` (servers from 19.6 on)."""
+    return f"ALTER TABLE {table} MODIFY TTL {_ttl(retention_days)}"
+
+
+def remove_ttl_sql(table: str) -> str:
+    return f"ALTER TABLE {table} REMOVE TTL"
+
+
+def drop_month_sql(table: str, month: int) -> str:
+    """Drop the partition of ``month`` (``YYYYMM``) of ``table``: how an old server forgets old records."""
+    return f"ALTER TABLE {table} DROP PARTITION {int(month):d}"
 
 
 def records_ddl(table: str = "records", retention_days: int = 0, with_ttl: bool = True) -> str:
@@ -126,10 +143,10 @@ def apply_retention(
         days = int(retention_days)
         current = has_ttl and (f"toIntervalDay({days})" in engine or f"INTERVAL {days} DAY" in engine)
         if retention_days > 0 and not current:
-            client.execute(f"ALTER TABLE {table} MODIFY TTL {_ttl(retention_days)}")
+            client.execute(modify_ttl_sql(table, retention_days))
             done.append(f"set the TTL of {table} to {retention_days} days")
         elif retention_days == 0 and has_ttl:
-            client.execute(f"ALTER TABLE {table} REMOVE TTL")
+            client.execute(remove_ttl_sql(table))
             done.append(f"removed the TTL of {table} (index_retention_days = 0)")
         return done
     if retention_days <= 0:
@@ -142,7 +159,7 @@ def apply_retention(
     for (partition,) in sorted(parts):
         month = int(str(partition).strip("'"))
         if _month_end(month) <= cutoff:
-            client.execute(f"ALTER TABLE {table} DROP PARTITION {month:d}")
+            client.execute(drop_month_sql(table, month))
             done.append(f"dropped month {month} of {table} (older than {retention_days} days)")
     return done
 

@@ -24,7 +24,7 @@ from ai_usage_monitor.store.clickhouse.schema import TTL_MIN_VERSION, apply_rete
 from ai_usage_monitor.store.dialect import CLICKHOUSE, Dialect
 from ai_usage_monitor.store_url import parse_store_url
 
-__all__ = ["CACHE_SECONDS", "RETENTION_EVERY", "ClickHouseStore"]
+__all__ = ["CACHE_SECONDS", "RETENTION_EVERY", "TICK_SECONDS", "ClickHouseStore"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ CACHE_SECONDS = 1.0
 MAX_CACHED = 256
 #: On a server without TTLs, seconds between two drops of months past the retention (``refresh``).
 RETENTION_EVERY = 3600.0
+#: Seconds between two ``refresh`` calls of a tailing store.
+TICK_SECONDS = 60.0
 
 
 class ClickHouseStore:
@@ -52,7 +54,8 @@ class ClickHouseStore:
         self._last_refresh: float | None = None
         self._last_retention = 0.0
         self._last_error: str | None = None
-        self._tailing = False
+        self._tail_thread: threading.Thread | None = None
+        self._tail_stop = threading.Event()
         self._closed = False
 
     @classmethod
@@ -119,10 +122,22 @@ class ClickHouseStore:
         return 0
 
     def start_tailing(self) -> None:
-        self._tailing = True
+        """Call ``refresh`` every ``TICK_SECONDS`` on a daemon thread (the retention of an old server)."""
+        if self._tail_thread is not None and self._tail_thread.is_alive():
+            return
+        self._tail_stop.clear()
+        self._tail_thread = threading.Thread(target=self._tail_loop, name="ai-usage-clickhouse", daemon=True)
+        self._tail_thread.start()
+
+    def _tail_loop(self) -> None:
+        while not self._tail_stop.wait(TICK_SECONDS):
+            self.refresh()
 
     def stop_tailing(self) -> None:
-        self._tailing = False
+        self._tail_stop.set()
+        thread, self._tail_thread = self._tail_thread, None
+        if thread is not None:
+            thread.join()
 
     def _counts(self, _after: int, _upto: int, _previous: object) -> tuple[int, int, float | None]:
         (records, newest), (stored,) = (
@@ -155,12 +170,13 @@ class ClickHouseStore:
             "last_record_timestamp": newest,
             "index_path": None,
             "mode": self.mode,
-            "tailing": self._tailing,
+            "tailing": self._tail_thread is not None and self._tail_thread.is_alive(),
             "last_error": self._last_error,
         }
 
     def close(self) -> None:
         if not self._closed:
+            self.stop_tailing()
             self._closed = True
             self.client.close()
 
