@@ -24,6 +24,7 @@ from pydantic_settings import (
 from ai_usage_monitor.budgets.config import Budget, check_budget_channels, parse_budgets
 from ai_usage_monitor.config_errors import CONFIG_ENV, SettingsError, config_file_error, settings_error
 from ai_usage_monitor.notify.channel_config import ChannelConfig, validate_channels
+from ai_usage_monitor.store_url import parse_store_url
 
 __all__ = [
     "DEFAULT_USD_CNY_RATE",
@@ -90,6 +91,11 @@ class Settings(BaseSettings):
     reports_dir: Path | None = None
     #: Seconds between two looks for new record lines.
     tail_interval: float = Field(default=0.25, gt=0, le=60)
+    #: Where queries are answered: empty = the local DuckDB index over ``records_dir``; or
+    #: ``clickhouse://USER:PASSWORD@HOST:PORT/DATABASE`` (PORT: native TCP) for records shipped there.
+    store: str | None = None
+    #: Days of records the index keeps (ClickHouse: a TTL, or whole months dropped on old servers); 0 = all.
+    index_retention_days: int = Field(default=0, ge=0)
 
     # /metrics
     metrics_user_labels: bool = False
@@ -154,6 +160,14 @@ class Settings(BaseSettings):
                 )
             hosts[host] = provider.strip()
         return hosts
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_store_url(value)
+        return value.strip()
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

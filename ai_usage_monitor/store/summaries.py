@@ -11,7 +11,7 @@ from ai_usage_monitor.store import periods, queries
 from ai_usage_monitor.store.queries import Filters, Summary, TimeRange
 
 if TYPE_CHECKING:
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
 
 __all__ = [
     "UsageSummary",
@@ -86,30 +86,30 @@ class UsageSummary:
         }
 
 
-def _local(store: UsageStore, t: float | None) -> datetime | None:
+def _local(store: Store, t: float | None) -> datetime | None:
     return None if t is None else datetime.fromtimestamp(t, store.tz)
 
 
-def _summary(store: UsageStore, period: str, rng: TimeRange, label: dict[str, Any]) -> UsageSummary:
+def _summary(store: Store, period: str, rng: TimeRange, label: dict[str, Any]) -> UsageSummary:
     return UsageSummary(
         period, _local(store, rng.start), _local(store, rng.end), queries.summarize(store, rng), label
     )
 
 
-def hourly_summary(store: UsageStore, hours_ago: int = 0, now: periods.Instant = None) -> UsageSummary:
+def hourly_summary(store: Store, hours_ago: int = 0, now: periods.Instant = None) -> UsageSummary:
     """The clock hour ``hours_ago`` hours back (0: the current one) in the configured time zone."""
     rng = periods.hour_range(store.tz, hours_ago, now)
     return _summary(store, "hourly", rng, {"hour": datetime.fromtimestamp(rng.start, store.tz).isoformat()})
 
 
-def daily_summary(store: UsageStore, days_ago: int = 0, now: periods.Instant = None) -> UsageSummary:
+def daily_summary(store: Store, days_ago: int = 0, now: periods.Instant = None) -> UsageSummary:
     """The calendar day ``days_ago`` days back (0: today) in the configured time zone."""
     rng, day = periods.day_range(store.tz, days_ago, now)
     return _summary(store, "daily", rng, {"date": day.isoformat()})
 
 
 def monthly_summary(
-    store: UsageStore, year: int | None = None, month: int | None = None, now: periods.Instant = None
+    store: Store, year: int | None = None, month: int | None = None, now: periods.Instant = None
 ) -> UsageSummary:
     """A calendar month (default: the current one) in the configured time zone."""
     today = datetime.fromtimestamp(periods.to_epoch(now), store.tz)
@@ -119,7 +119,7 @@ def monthly_summary(
     return _summary(store, "monthly", rng, {"year": year, "month": month})
 
 
-def session_summary(store: UsageStore, session_id: str) -> UsageSummary:
+def session_summary(store: Store, session_id: str) -> UsageSummary:
     """Every call of one session, whenever it happened."""
     s = queries.summarize(store, None, Filters(session_id=session_id))
     return UsageSummary(
@@ -131,7 +131,7 @@ def session_summary(store: UsageStore, session_id: str) -> UsageSummary:
     )
 
 
-def session_stats(store: UsageStore, session_id: str) -> dict[str, Any]:
+def session_stats(store: Store, session_id: str) -> dict[str, Any]:
     """The original doc's session dict: ``calls``, ``tokens``, ``cost`` and more."""
     u = session_summary(store, session_id)
     s = u.summary
@@ -152,7 +152,7 @@ def session_stats(store: UsageStore, session_id: str) -> dict[str, Any]:
     }
 
 
-def current_stats(store: UsageStore, now: periods.Instant = None) -> dict[str, Any]:
+def current_stats(store: Store, now: periods.Instant = None) -> dict[str, Any]:
     """``/stats/current``: the current clock hour and today, in the configured time zone."""
     hour = queries.summarize(store, periods.hour_range(store.tz, 0, now))
     today = queries.summarize(store, periods.day_range(store.tz, 0, now)[0])
@@ -175,14 +175,14 @@ def current_stats(store: UsageStore, now: periods.Instant = None) -> dict[str, A
 
 
 def top_users(
-    store: UsageStore, limit: int = 100, days: int = 30, now: periods.Instant = None
+    store: Store, limit: int = 100, days: int = 30, now: periods.Instant = None
 ) -> list[dict[str, Any]]:
     """Users ranked by cost over the ``days`` calendar days ending today: ``user_id, calls, tokens, cost``."""
     rng, _ = periods.last_days(store.tz, days, now)
     return queries.ranking(store, "user_id", rng, limit)
 
 
-def cost_trend_days(store: UsageStore, days: int = 7, now: periods.Instant = None) -> list[dict[str, Any]]:
+def cost_trend_days(store: Store, days: int = 7, now: periods.Instant = None) -> list[dict[str, Any]]:
     """Cost per calendar day over the ``days`` days ending today, every day present (0 when none)."""
     _, dates = periods.last_days(store.tz, days, now)
     return queries.cost_trend(store, dates)
