@@ -1,4 +1,4 @@
-"""Ship benchmark (issue 12): records/s that ``ai-usage-monitor ship`` moves from JSONL into a local ClickHouse.
+"""Ship benchmark (issue 12): records/s that ``ai-usage-monitor ship`` moves from JSONL into ClickHouse.
 
 For each size, N synthetic records over 90 days are written beforehand (``store.py``'s generator: one
 ``usage_YYYY-MM-DD.jsonl`` per local day, ~700-byte lines), then a real ``ai-usage-monitor ship`` process

@@ -110,7 +110,7 @@ def test_compose_runs_the_four_services_with_volumes_and_documented_ports() -> N
     assert set(services) == {"monitor", "prometheus", "alertmanager", "grafana"}
     for name, service in services.items():
         for port in service["ports"]:
-            variable, number, inside = _documented_port(name, port)
+            _variable, number, inside = _documented_port(name, port)
             assert number == inside, port
         named = [v.split(":")[0] for v in service.get("volumes", []) if not v.startswith((".", "/", "$"))]
         assert named, f"{name} keeps no data in a volume"

@@ -13,12 +13,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ai_usage_monitor.store.clickhouse import ClickHouseClient, migrate
-from ai_usage_monitor.store_url import parse_store_url
-
 from ai_usage_monitor.exporter.jsonl import JsonlExporter
 from ai_usage_monitor.records import UsageRecord
 from ai_usage_monitor.ship.state import ShipState, state_path
+from ai_usage_monitor.store.clickhouse import ClickHouseClient, migrate
+from ai_usage_monitor.store_url import parse_store_url
 from ai_usage_monitor.testing.processes import stop_process
 from tests.store.helpers import make_records
 

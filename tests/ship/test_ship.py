@@ -1,5 +1,5 @@
 """``ai-usage-monitor ship`` over records the real writer wrote: ClickHouse totals equal the records,
-``--status`` shows every file shipped, ``/metrics`` counts them, and SIGTERM ships what is left and exits 0."""
+``--status`` shows every file shipped, ``/metrics`` counts them, and SIGTERM ships the rest, exit 0."""
 
 from __future__ import annotations
 

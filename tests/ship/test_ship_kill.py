@@ -9,10 +9,10 @@ import signal
 from pathlib import Path
 
 import orjson
-from ai_usage_monitor.store.clickhouse import ClickHouseClient
 
 from ai_usage_monitor.ship.hold import HOLD_ENV
 from ai_usage_monitor.ship.state import state_path
+from ai_usage_monitor.store.clickhouse import ClickHouseClient
 from tests.ship.helpers import (
     ShipperProcess,
     clickhouse_totals,
