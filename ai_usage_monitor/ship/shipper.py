@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,8 @@ class Shipper:
         self._advanced = False
         self._down_since: float | None = None
         self._down_failures = 0
+        #: read failures already logged (once each)
+        self._unreadable: set[str] = set()
 
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:
@@ -145,9 +148,14 @@ class Shipper:
                 continue
             try:
                 self._read_file(file)
-            except (FileNotFoundError, EOFError) as exc:  # moved or still being compressed: next time
-                log.debug("record file %s not read now: %s", file.path.name, exc)
+            except FileNotFoundError:  # moved meanwhile: found under its new name next time
                 self._drop_reader(stem)
+            except (OSError, EOFError, zlib.error) as exc:  # unreadable, or a .gz being written: next time
+                self._drop_reader(stem)
+                problem = f"{file.path.name}: {type(exc).__name__}: {exc}"
+                if problem not in self._unreadable:
+                    self._unreadable.add(problem)
+                    log.warning("cannot read record file %s; it is tried again", problem)
 
     def _reader(self, file: RecordFile) -> StreamReader:
         reader = self._readers.get(file.stem)

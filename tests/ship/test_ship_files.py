@@ -82,3 +82,28 @@ def test_compressed_and_replaced_files(tmp_path: Path, clickhouse_url: str) -> N
         assert shipper.terminate() == 0
     finally:
         shipper.stop()
+
+
+def test_a_compressed_file_still_being_written_waits(tmp_path: Path, clickhouse_url: str) -> None:
+    client = migrated(clickhouse_url)
+    records_dir = tmp_path / "records"
+    old_day, today = day_records(100, seed=71, days_ago=9), day_records(50, seed=72, days_ago=1)
+    write_records(records_dir, old_day + today, TZ)
+    old_path = next(p for p in records_dir.glob("usage_*.jsonl") if p.read_bytes().count(b"\n") == 100)
+    packed = gzip.compress(old_path.read_bytes())
+    old_path.unlink()
+    gz_path = Path(f"{old_path}.gz")
+    gz_path.write_bytes(packed[: len(packed) // 2])  # the retention job half-way through
+    shipper = ShipperProcess.start(records_dir, clickhouse_url, log=tmp_path / "ship.log")
+    try:
+        wait_until(lambda: shipper.state.records == 50, what="the other file shipped")
+        wait_until(lambda: "cannot read record file" in shipper.text(), what="the half .gz logged")
+        temp = gz_path.with_suffix(".tmp")
+        temp.write_bytes(packed)
+        os.replace(temp, gz_path)
+        wait_until(lambda: shipper.state.records == 150, what="the finished .gz shipped")
+        assert clickhouse_totals(client).matches(expected_totals(old_day + today))
+        assert shipper.text().count("cannot read record file") == 1
+        assert shipper.terminate() == 0
+    finally:
+        shipper.stop()
