@@ -1,73 +1,91 @@
-"""The record files a shipper reads: the daily ``usage_*.jsonl`` files and the ``.jsonl.gz`` the retention
-job makes of old ones, each read as one byte stream (decompressed for ``.gz``) so an offset means the same
-in both forms."""
+"""The record files a shipper reads: the daily ``usage_*.jsonl`` files and the ``.jsonl.gz`` retention makes
+of old ones, each read as one byte stream (decompressed for ``.gz``, every member) so an offset means the
+same in both forms."""
 
 from __future__ import annotations
 
 import gzip
 import os
 import re
-import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RECORD_STREAM_RE", "RecordFile", "StreamReader", "complete_lines", "list_record_files"]
+__all__ = ["RECORD_FILE_RE", "RecordFile", "StreamReader", "complete_lines", "list_record_files"]
 
-#: ``usage_<day>.jsonl`` and its compressed form; group 1 is the stem a file keeps in both forms.
-RECORD_STREAM_RE = re.compile(r"(usage_(?!report)[^/]*)\.jsonl(\.gz)?")
-_GZIP_SIZE_WRAP = 1 << 32
+#: ``usage_<day>.jsonl`` and the ``.gz`` retention makes of it (``….gz.tmp`` while it is being written).
+RECORD_FILE_RE = re.compile(r"usage_(?!report)[^/]*\.jsonl(\.gz)?")
+_GZ = ".gz"
+_GZIP_WBITS = 31
+_READ_BLOCK = 1 << 20
+#: decompressed sizes of ``.gz`` files by (path, inode, size, mtime): a given file is decompressed once
+_gzip_sizes: dict[tuple[str, int, int, int], int] = {}
 
 
 @dataclass(frozen=True, slots=True)
 class RecordFile:
-    """One record file as found on disk; ``size`` is the length of its (decompressed) stream."""
+    """One record file as found on disk; ``size`` is the length of its (decompressed) stream, -1 for a
+    ``.gz`` that is not a whole gzip file (yet)."""
 
-    stem: str
+    name: str
     path: Path
     compressed: bool
     inode: int
     size: int
 
-
-def _gzip_stream_size(path: Path, compressed_size: int, at_least: int) -> int:
-    """The decompressed size of a ``.gz`` file from its trailer (stored modulo 2**32: taken as the smallest
-    value not below the bytes already read nor the compressed size)."""
-    if compressed_size < 4:
-        return 0
-    with path.open("rb") as f:
-        f.seek(-4, os.SEEK_END)
-        (size,) = struct.unpack("<I", f.read(4))
-    while size < max(at_least, compressed_size):
-        size += _GZIP_SIZE_WRAP
-    return int(size)
+    @property
+    def plain_name(self) -> str:
+        """The day file's name without ``.gz``: a ``.gz`` holds what that file held."""
+        return self.name.removesuffix(_GZ)
 
 
-def list_record_files(records_dir: Path, offsets: dict[str, int] | None = None) -> dict[str, RecordFile]:
-    """Stem → file of every record file in ``records_dir``; a ``.jsonl`` wins over its ``.gz`` (which may be
-    still being written). ``offsets`` (stem → bytes read) only helps size a large ``.gz``."""
-    plain: dict[str, os.DirEntry[str]] = {}
-    packed: dict[str, os.DirEntry[str]] = {}
+def _gzip_stream_size(path: Path, st: os.stat_result) -> int:
+    """The decompressed size of every member of a ``.gz`` (retention adds members); -1 when it ends inside
+    one. The trailer cannot tell: it sizes the last member only."""
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    size = _gzip_sizes.get(key)
+    if size is not None:
+        return size
+    size = 0
+    inflate = zlib.decompressobj(wbits=_GZIP_WBITS)
+    inside = False
     try:
-        entries = list(os.scandir(records_dir))
+        with path.open("rb") as f:
+            while block := f.read(_READ_BLOCK):
+                while block:
+                    inside = True
+                    size += len(inflate.decompress(block))
+                    block = b""
+                    if inflate.eof:
+                        block, inside = inflate.unused_data, False
+                        inflate = zlib.decompressobj(wbits=_GZIP_WBITS)
+    except zlib.error:
+        return -1
+    if inside:
+        return -1
+    _gzip_sizes[key] = size
+    return size
+
+
+def list_record_files(records_dir: Path) -> dict[str, RecordFile]:
+    """Name → file of every record file in ``records_dir``, in the order of their lines: by day, a day's
+    ``.gz`` before its plain file (which holds lines written after the day was compressed)."""
+    try:
+        entries = [e for e in os.scandir(records_dir) if RECORD_FILE_RE.fullmatch(e.name)]
     except FileNotFoundError:
         return {}
-    for entry in entries:
-        match = RECORD_STREAM_RE.fullmatch(entry.name)
-        if match is None or not entry.is_file():
-            continue
-        (packed if match.group(2) else plain)[match.group(1)] = entry
+    entries.sort(key=lambda e: (e.name.removesuffix(_GZ), not e.name.endswith(_GZ)))
     found: dict[str, RecordFile] = {}
-    for stem in sorted(plain.keys() | packed.keys()):
-        entry = plain.get(stem) or packed[stem]
+    for entry in entries:
+        compressed = entry.name.endswith(_GZ)
         try:
+            if not entry.is_file():
+                continue
             st = entry.stat()
-            compressed = stem not in plain
-            size = st.st_size
-            if compressed:
-                size = _gzip_stream_size(Path(entry.path), size, (offsets or {}).get(stem, 0))
+            size = _gzip_stream_size(Path(entry.path), st) if compressed else st.st_size
         except FileNotFoundError:  # moved between the listing and the stat: seen next time
             continue
-        found[stem] = RecordFile(stem, Path(entry.path), compressed, st.st_ino, size)
+        found[entry.name] = RecordFile(entry.name, Path(entry.path), compressed, st.st_ino, size)
     return found
 
 

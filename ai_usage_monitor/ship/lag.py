@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from ai_usage_monitor.ship.files import RecordFile, StreamReader, complete_lines, list_record_files
-from ai_usage_monitor.ship.positions import continues
+from ai_usage_monitor.ship.positions import resume_position
 from ai_usage_monitor.ship.state import Position
 
 __all__ = ["FileLag", "Lag", "measure_lag"]
@@ -47,15 +48,17 @@ class Lag:
         return 0.0 if self.oldest_unshipped is None else max(0.0, self.now - self.oldest_unshipped)
 
 
-def _shipped(file: RecordFile, known: Position | None) -> tuple[int, StreamReader | None]:
+def _shipped(file: RecordFile, committed: dict[str, Position]) -> tuple[int, StreamReader | None]:
     """Bytes of ``file`` already shipped, and a reader when some are left (the caller closes it)."""
-    same = known is not None and (known.name, known.inode) == (file.path.name, file.inode)
-    if same and known is not None and known.offset >= file.size:
+    known = committed.get(file.name)
+    if known is not None and (known.inode, known.offset) == (file.inode, file.size):
         return known.offset, None
     reader = StreamReader(file)
-    if known is not None and continues(file, reader, known):
-        return known.offset, reader
-    return 0, reader
+    try:
+        return resume_position(file, reader, committed).offset, reader
+    except BaseException:
+        reader.close()
+        raise
 
 
 def _first_timestamp(reader: StreamReader, offset: int) -> float | None:
@@ -72,19 +75,20 @@ def measure_lag(records_dir: Path, committed: dict[str, Position], now: float | 
     """The lag of a shipper whose acknowledged offsets are ``committed``."""
     files: list[FileLag] = []
     oldest: float | None = None
-    offsets = {stem: p.offset for stem, p in committed.items()}
-    for stem, file in list_record_files(records_dir, offsets).items():
+    for file in list_record_files(records_dir).values():
+        if file.size < 0:
+            continue
         try:
-            shipped, reader = _shipped(file, committed.get(stem))
-        except (FileNotFoundError, EOFError):
+            shipped, reader = _shipped(file, committed)
+        except (OSError, EOFError, zlib.error):
             continue
         if reader is not None:
             try:
                 if oldest is None and shipped < file.size:
                     oldest = _first_timestamp(reader, shipped)
-            except EOFError:
+            except (OSError, EOFError, zlib.error):
                 pass
             finally:
                 reader.close()
-        files.append(FileLag(file.path.name, min(shipped, file.size), file.size))
+        files.append(FileLag(file.name, min(shipped, file.size), file.size))
     return Lag(files, oldest, time.time() if now is None else now)

@@ -1,6 +1,7 @@
-"""Where to go on reading a record file found on disk, given how far it was read: the same stream (same
-file, or moved, copied or compressed with the same first bytes) goes on from the offset; another one is
-read from its start."""
+"""Where to go on reading a record file found on disk, given how far each file was read. The same stream
+(the same file, or a copy with the same first bytes) goes on from its offset; a ``.gz`` retention made of a
+day file goes on from that file's offset, and one rebuilt with a later file's lines added goes on past the
+part already read in either; any other file is read from its start."""
 
 from __future__ import annotations
 
@@ -14,21 +15,27 @@ __all__ = ["HEAD_BYTES", "continues", "resume_position"]
 HEAD_BYTES = 256
 
 
-def continues(file: RecordFile, reader: StreamReader, known: Position) -> bool:
-    """Whether ``file`` holds the stream ``known`` was read from, at least up to its offset."""
-    if file.size < known.offset:
+def continues(file: RecordFile, reader: StreamReader, known: Position, at: int = 0) -> bool:
+    """Whether ``file`` holds, from byte ``at``, the stream ``known`` was read from, up to its offset."""
+    if file.size < at + known.offset:
         return False
     if known.offset == 0:
         return True
-    if file.compressed and known.name == file.path.name and known.inode == file.inode:
-        return True  # a .gz never changes
-    return bool(known.head) and reader.pread(len(known.head), 0) == known.head
+    if at == 0 and (known.name, known.inode) == (file.name, file.inode) and file.compressed:
+        return True  # a .gz is never written in place
+    return bool(known.head) and reader.pread(len(known.head), at) == known.head
 
 
-def resume_position(file: RecordFile, reader: StreamReader, known: Position | None) -> Position:
-    """The position to read ``file`` from: ``known``'s offset when it is the same stream, else 0."""
-    offset = known.offset if known is not None and continues(file, reader, known) else 0
-    head = known.head if known is not None and offset else b""
+def resume_position(file: RecordFile, reader: StreamReader, known: dict[str, Position]) -> Position:
+    """The position to read ``file`` from, given the positions of every file by name."""
+    mine = known.get(file.name)
+    offset = mine.offset if mine is not None and continues(file, reader, mine) else 0
+    head = mine.head if mine is not None and offset else b""
+    plain = known.get(file.plain_name) if file.compressed else None
+    rebuilt = mine is None or mine.inode != file.inode
+    if plain is not None and rebuilt and plain.offset and continues(file, reader, plain, at=offset):
+        offset += plain.offset  # the day file's lines, compressed (after the old .gz's when rebuilt)
+        head = head or plain.head
     if len(head) < HEAD_BYTES and file.size > len(head):
         head = reader.pread(HEAD_BYTES, 0)
-    return Position(file.path.name, file.inode, head, offset)
+    return Position(file.name, file.inode, head, offset)

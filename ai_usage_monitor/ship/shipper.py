@@ -134,47 +134,44 @@ class Shipper:
     # ------------------------------------------------------------------ reading
     def fill(self) -> None:
         """Read new complete lines of every record file, oldest first, until the batch is full."""
-        offsets = {stem: p.offset for stem, p in self._read.items()}
-        for stem, file in list_record_files(self.records_dir, offsets).items():
+        for name, file in list_record_files(self.records_dir).items():
             if len(self._buffer) >= self.options.batch_size:
                 return
-            known = self._read.get(stem)
-            if known is not None and (known.name, known.inode, known.offset) == (
-                file.path.name,
-                file.inode,
-                file.size,
-            ):
-                self._drop_reader(stem)
+            known = self._read.get(name)
+            if known is not None and (known.inode, known.offset) == (file.inode, file.size):
+                self._drop_reader(name)
                 continue
             try:
+                if file.size < 0:
+                    raise EOFError("not a whole gzip file (yet)")
                 self._read_file(file)
             except FileNotFoundError:  # moved meanwhile: found under its new name next time
-                self._drop_reader(stem)
+                self._drop_reader(name)
             except (OSError, EOFError, zlib.error) as exc:  # unreadable, or a .gz being written: next time
-                self._drop_reader(stem)
-                problem = f"{file.path.name}: {type(exc).__name__}: {exc}"
+                self._drop_reader(name)
+                problem = f"{name}: {type(exc).__name__}: {exc}"
                 if problem not in self._unreadable:
                     self._unreadable.add(problem)
                     log.warning("cannot read record file %s; it is tried again", problem)
 
     def _reader(self, file: RecordFile) -> StreamReader:
-        reader = self._readers.get(file.stem)
+        reader = self._readers.get(file.name)
         if reader is not None and dataclasses.replace(reader.file, size=file.size) == file:
             reader.file = file
             return reader
         if reader is not None:
             reader.close()
-        reader = self._readers[file.stem] = StreamReader(file)
+        reader = self._readers[file.name] = StreamReader(file)
         return reader
 
     def _read_file(self, file: RecordFile) -> None:
         reader = self._reader(file)
-        known = self._read.get(file.stem)
-        position = resume_position(file, reader, known)
+        known = self._read.get(file.name)
+        position = resume_position(file, reader, self._read)
         if known is not None and position.offset < known.offset:
-            log.info("record file %s was replaced by another: shipping it from its start", file.path.name)
-        self._read[file.stem] = position
-        self._touched.add(file.stem)
+            log.info("record file %s was replaced by another: shipping it from its start", file.name)
+        self._read[file.name] = position
+        self._touched.add(file.name)
         options = self.options
         while position.offset < file.size and len(self._buffer) < options.batch_size:
             chunk = complete_lines(reader, position.offset, options.read_bytes)
@@ -188,16 +185,16 @@ class Shipper:
             position.offset += used
             self._advanced = True
         if position.offset >= file.size:
-            self._drop_reader(file.stem)
+            self._drop_reader(file.name)
 
-    def _drop_reader(self, stem: str) -> None:
-        reader = self._readers.pop(stem, None)
+    def _drop_reader(self, name: str) -> None:
+        reader = self._readers.pop(name, None)
         if reader is not None:
             reader.close()
 
     def close_readers(self) -> None:
-        for stem in list(self._readers):
-            self._drop_reader(stem)
+        for name in list(self._readers):
+            self._drop_reader(name)
 
     # ------------------------------------------------------------------ shipping
     def flush(self, stop: threading.Event) -> bool:
@@ -258,8 +255,8 @@ class Shipper:
     def _commit(self, count: int) -> None:
         """Record what the acknowledged insert holds: offsets, totals; saved atomically."""
         state = self.state
-        for stem in self._touched:
-            state.files[stem] = dataclasses.replace(self._read[stem])
+        for name in self._touched:
+            state.files[name] = dataclasses.replace(self._read[name])
         now = time.time()
         if count:
             state.records += count

@@ -28,8 +28,8 @@ def state_path(records_dir: Path, name: str) -> Path:
 
 @dataclass(slots=True)
 class Position:
-    """How far one record file (by stem) was read: its name and inode then, its first bytes (to recognise it
-    when moved or compressed) and the offset in its (decompressed) stream."""
+    """How far one record file was read: its name and inode then, its first bytes (to recognise it when
+    copied or compressed) and the offset in its (decompressed) stream."""
 
     name: str
     inode: int
@@ -69,7 +69,7 @@ class ShipState:
             return cls(path)
         return cls(
             path,
-            {stem: Position.from_json(p) for stem, p in data.get("files", {}).items()},
+            {name: Position.from_json(p) for name, p in data.get("files", {}).items()},
             str(data.get("target", "")),
             int(data.get("records", 0)),
             int(data.get("batches", 0)),
@@ -86,7 +86,7 @@ class ShipState:
                 "records": self.records,
                 "batches": self.batches,
                 "last_success": self.last_success,
-                "files": {stem: p.to_json() for stem, p in sorted(self.files.items())},
+                "files": {name: p.to_json() for name, p in sorted(self.files.items())},
             }
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)

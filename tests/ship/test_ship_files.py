@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import time
 from pathlib import Path
 
 from tests.ship.helpers import (
@@ -33,7 +34,7 @@ def test_torn_tail_waits_for_its_newline(tmp_path: Path, clickhouse_url: str) ->
     shipper = ShipperProcess.start(records_dir, clickhouse_url, log=tmp_path / "ship.log")
     try:
         wait_until(lambda: shipper.state.records == 19, what="complete lines shipped")
-        committed = shipper.state.files[path.name.removesuffix(".jsonl")]
+        committed = shipper.state.files[path.name]
         assert committed.offset == path.stat().st_size - 40
         assert clickhouse_totals(client).matches(expected_totals(records[:19]))
         with path.open("ab") as out:
@@ -73,12 +74,26 @@ def test_compressed_and_replaced_files(tmp_path: Path, clickhouse_url: str) -> N
         wait_until(lambda: shipper.state.records == 500, what="compressed file's new lines shipped")
         assert clickhouse_totals(client).matches(expected_totals(old_day + other_day))
 
+        # a late line for the compressed day lands in a new plain file beside the .gz, and is shipped; then
+        # retention rebuilds the .gz with it as another member and removes the plain file: nothing again
+        late = day_records(1, seed=64, days_ago=10)
+        write_records(records_dir, late, TZ)
+        wait_until(lambda: shipper.state.records == 501, what="the late line shipped")
+        gz_path = Path(f"{old_path}.gz")
+        rebuilt = gz_path.with_name(gz_path.name + ".tmp")
+        rebuilt.write_bytes(gz_path.read_bytes() + gzip.compress(old_path.read_bytes()))
+        os.replace(rebuilt, gz_path)
+        old_path.unlink()
+        time.sleep(1)  # several looks at the folder
+        assert shipper.state.records == 501
+        assert clickhouse_totals(client).matches(expected_totals(old_day + other_day + late))
+
         # now replaced by another file under the same name: shipped from its start
         newer = day_records(50, seed=63, days_ago=5)
         other_path.unlink()
         write_records(records_dir, newer, TZ)
-        wait_until(lambda: shipper.state.records == 550, what="the replacing file shipped")
-        assert clickhouse_totals(client).matches(expected_totals(old_day + other_day + newer))
+        wait_until(lambda: shipper.state.records == 551, what="the replacing file shipped")
+        assert clickhouse_totals(client).matches(expected_totals(old_day + other_day + late + newer))
         assert shipper.terminate() == 0
     finally:
         shipper.stop()

@@ -47,13 +47,18 @@ def test_complete_lines_of_plain_and_compressed_files(tmp_path: Path) -> None:
     assert file.compressed and file.size == len(body) + len(b'{"timestamp": 99}')
 
 
-def test_plain_file_wins_over_its_compressed_copy(tmp_path: Path) -> None:
-    (tmp_path / "usage_2026-01-01.jsonl").write_bytes(b"{}\n")
-    (tmp_path / "usage_2026-01-01.jsonl.gz").write_bytes(gzip.compress(b"{}\n"))
-    (tmp_path / "usage_report_x.jsonl").write_bytes(b"{}\n")
+def test_listing_reads_a_days_gz_before_its_plain_file_and_sizes_every_member(tmp_path: Path) -> None:
+    first, later = b'{"timestamp": 1}\n' * 3, b'{"timestamp": 2}\n'
+    (tmp_path / "usage_2026-01-01.jsonl.gz").write_bytes(gzip.compress(first) + gzip.compress(later))
+    (tmp_path / "usage_2026-01-01.jsonl").write_bytes(later)
+    (tmp_path / "usage_2025-12-31.jsonl").write_bytes(later)
+    (tmp_path / "usage_2026-01-02.jsonl.gz.tmp").write_bytes(b"")  # retention still writing it
+    (tmp_path / "usage_report_x.jsonl").write_bytes(later)
     files = list_record_files(tmp_path)
-    assert list(files) == ["usage_2026-01-01"]
-    assert not files["usage_2026-01-01"].compressed
+    assert list(files) == ["usage_2025-12-31.jsonl", "usage_2026-01-01.jsonl.gz", "usage_2026-01-01.jsonl"]
+    assert files["usage_2026-01-01.jsonl.gz"].size == len(first + later)
+    (tmp_path / "usage_2026-01-01.jsonl.gz").write_bytes(gzip.compress(first)[:-9])
+    assert list_record_files(tmp_path)["usage_2026-01-01.jsonl.gz"].size == -1
 
 
 def test_glued_record_is_kept_and_torn_part_counted() -> None:
