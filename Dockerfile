@@ -11,9 +11,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY ai_usage_monitor ./ai_usage_monitor
-# The openai and dashscope SDKs are for `ai-usage-monitor demo`, whose traffic goes through them;
+# The openai and dashscope SDKs are for `ai-usage-monitor demo`, whose traffic goes through them; the
+# ClickHouse driver for `ship` and `store = "clickhouse://…"` (the compose profile `clickhouse`);
 # tzdata gives zoneinfo the IANA time zones (AI_USAGE_TIMEZONE) whatever the base image ships.
-RUN pip install ".[openai,dashscope]" tzdata \
+RUN pip install ".[openai,dashscope,clickhouse]" tzdata \
     && useradd --create-home --uid 10001 monitor \
     && mkdir -p /data/records \
     && chown -R monitor /data

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Debian packages the tests use for real; add one name here and `make test` installs it when missing.
-APT_PACKAGES := prometheus prometheus-alertmanager chromium docker-compose fonts-noto-cjk redis-server
+APT_PACKAGES := prometheus prometheus-alertmanager chromium docker-compose fonts-noto-cjk redis-server clickhouse-server
 PYTEST_ARGS ?=
 
 .PHONY: setup system-deps demo serve test lint typecheck bench clean

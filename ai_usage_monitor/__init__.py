@@ -34,8 +34,11 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def get_usage_monitor(records_dir: Any = None, timezone: str | None = None) -> UsageMonitor:
-    """Query the records (docs/architecture.md §5); lazy, so instrumented apps never load the store."""
+def get_usage_monitor(
+    records_dir: Any = None, timezone: str | None = None, store: str | None = None
+) -> UsageMonitor:
+    """Query the records (docs/architecture.md §5), or the ClickHouse ``store`` URL; lazy, so instrumented
+    apps never load the store."""
     from ai_usage_monitor.monitor import get_usage_monitor as _get
 
-    return _get(records_dir=records_dir, timezone=timezone)
+    return _get(records_dir=records_dir, timezone=timezone, store=store)

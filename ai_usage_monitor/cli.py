@@ -23,13 +23,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ai_usage_monitor.cli_options import RecordsDirOption, wide_console
+from ai_usage_monitor.cli_options import RecordsDirOption, StoreOption, wide_console
 from ai_usage_monitor.config import Settings, SettingsError
 from ai_usage_monitor.config_errors import setting_origin
+from ai_usage_monitor.ship.command import ship
 from ai_usage_monitor.state import resolve_settings
 
 if TYPE_CHECKING:
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
 
 __all__ = ["app", "main"]
 
@@ -41,6 +42,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _err = Console(stderr=True)
+app.command()(ship)
 
 
 class ReportFormat(enum.StrEnum):
@@ -72,7 +74,10 @@ def _settings(**overrides: Any) -> Settings:
     try:
         return resolve_settings(**overrides)
     except SettingsError as exc:
-        raise SetupError(str(exc)) from None
+        message = str(exc)
+        for name, how in _options(overrides).items():
+            message = message.replace(f"keyword argument {name}=", how)
+        raise SetupError(message) from None
 
 
 def _shown_path(path: Path) -> str:
@@ -122,10 +127,12 @@ def _require_folders(
         )
 
 
-def _reading_settings(records_dir: Path | None, **overrides: Any) -> Settings:
-    """The settings of a command that reads an existing records folder (``--records-dir`` and others)."""
-    settings = _settings(records_dir=records_dir, **overrides)
-    _require_folders(settings, _options({"records_dir": records_dir}), create=False)
+def _reading_settings(records_dir: Path | None, store: str | None = None, **overrides: Any) -> Settings:
+    """The settings of a command that reads the records: an existing records folder (``--records-dir``
+    and others), or the ClickHouse ``--store``."""
+    settings = _settings(records_dir=records_dir, store=store, **overrides)
+    if not settings.store:
+        _require_folders(settings, _options({"records_dir": records_dir}), create=False)
     return settings
 
 
@@ -163,11 +170,17 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def _open_store(settings: Settings) -> UsageStore:
-    """The index, brought up to date with a progress bar (a private in-memory one when a server holds it)."""
-    from ai_usage_monitor.store.index import UsageStore
+def _open_store(settings: Settings, store_option: str | None = None) -> Store:
+    """The store: ClickHouse, or the index brought up to date with a progress bar (a private in-memory one
+    when a server holds it). A ClickHouse store that cannot be used is one line naming the setting."""
+    from ai_usage_monitor.store.backend import open_store
 
-    store = UsageStore(settings)
+    try:
+        store = open_store(settings, given=_options({"store": store_option}))
+    except SettingsError as exc:
+        raise SetupError(str(exc)) from None
+    if settings.store:
+        return store
     with _progress_bar("indexing records") as progress:
         count = store.refresh(progress=progress)
     if count:
@@ -182,18 +195,20 @@ def serve(
         int | None, typer.Option(min=1, max=65535, help="Port [env AI_USAGE_PORT; 10090].")
     ] = None,
     records_dir: RecordsDirOption = None,
+    store_url: StoreOption = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the REST API, /metrics and the dashboard page (token from AI_USAGE_API_TOKEN)."""
-    given = {"host": host, "port": port, "records_dir": records_dir}
+    given = {"host": host, "port": port, "records_dir": records_dir, "store": store_url}
     settings = _settings(**given)
-    _require_folders(settings, _options(given), create=True)
+    if not settings.store:
+        _require_folders(settings, _options(given), create=True)
     _require_free_port(settings, _options(given))
     import uvicorn
 
     from ai_usage_monitor.api.app import create_app
 
-    store = _open_store(settings)
+    store = _open_store(settings, store_url)
     try:
         auth = "bearer token required" if settings.api_token else "no token"
         _err.print(f"dashboard: http://{settings.host}:{settings.port}/ ({auth} for /api)")
@@ -210,15 +225,16 @@ def report(
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
     records_dir: RecordsDirOption = None,
+    store_url: StoreOption = None,
 ) -> None:
     """Usage of the last N days as a table, JSON or CSV."""
     _in_range(days, 1, 366, "--days")
-    settings = _reading_settings(records_dir)
+    settings = _reading_settings(records_dir, store_url)
     from ai_usage_monitor.store.reports import build_report, write_report
 
     if output is not None and output.is_dir():
         raise typer.BadParameter(f"{str(output)!r} is a folder", param_hint="--output")
-    store = _open_store(settings)
+    store = _open_store(settings, store_url)
     try:
         data = build_report(store, days)
     finally:
@@ -389,15 +405,16 @@ def demo(
 def advise(
     days: Annotated[int, typer.Option(help="Calendar days ending today to learn from (1–90).")] = 30,
     records_dir: RecordsDirOption = None,
+    store_url: StoreOption = None,
 ) -> None:
     """What to change to spend less, each item with its saving per month at current volume."""
     _in_range(days, 1, 90, "--days")
-    settings = _reading_settings(records_dir)
+    settings = _reading_settings(records_dir, store_url)
     from ai_usage_monitor.insights import advise_last_days
     from ai_usage_monitor.pricing import get_pricer
 
     pricer = get_pricer(settings)
-    store = _open_store(settings)
+    store = _open_store(settings, store_url)
     try:
         items = advise_last_days(store, pricer, days)
     finally:
@@ -440,12 +457,13 @@ def forecast(
         ForecastScope, typer.Option(help="The team only, or also per model, function or anchor.")
     ] = ForecastScope.all,
     records_dir: RecordsDirOption = None,
+    store_url: StoreOption = None,
 ) -> None:
     """Expected spend at month end and today, with an 80% band and the method that answered."""
-    settings = _reading_settings(records_dir)
+    settings = _reading_settings(records_dir, store_url)
     from ai_usage_monitor.insights.report import build_forecast
 
-    store = _open_store(settings)
+    store = _open_store(settings, store_url)
     try:
         data = build_forecast(store, scope.value)
     finally:
@@ -474,6 +492,7 @@ class DigestLanguage(enum.StrEnum):
 
 @app.command()
 def digest(
+    *,
     print_only: Annotated[bool, typer.Option("--print", help="Show the digest; send nothing.")] = False,
     send: Annotated[
         bool, typer.Option("--send", help="Send it now to digest_channels (once per day / week).")
@@ -485,18 +504,19 @@ def digest(
         DigestLanguage | None, typer.Option(help="zh or en [digest_language, else notify_language].")
     ] = None,
     records_dir: RecordsDirOption = None,
+    store_url: StoreOption = None,
 ) -> None:
     """The daily (or weekly) digest: yesterday's spend against last week, top lists, forecast, advice."""
     if print_only == send:
         raise typer.BadParameter("give exactly one of --print and --send", param_hint="--print / --send")
-    settings = _reading_settings(records_dir, digest_language=language and language.value)
+    settings = _reading_settings(records_dir, store_url, digest_language=language and language.value)
     if send and not settings.digest_channels:
         raise SetupError("no digest_channels are configured: name the channels to send the digest to")
     from ai_usage_monitor.insights.digest_schedule import queue_digest, render_digest
     from ai_usage_monitor.notify import get_outbox
 
     kind: Literal["daily", "weekly"] = "weekly" if weekly else "daily"
-    store = _open_store(settings)
+    store = _open_store(settings, store_url)
     try:
         if print_only:
             typer.echo(render_digest(store, kind).markdown(link=False))
@@ -513,6 +533,10 @@ def digest(
 
 
 def _add_optional_commands() -> None:
+    if not any(group.name == "store" for group in app.registered_groups):
+        from ai_usage_monitor.store.cli import store_app
+
+        app.add_typer(store_app, name="store")
     if any(group.name == "pricing" for group in app.registered_groups):
         return
     try:

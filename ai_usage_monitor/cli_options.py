@@ -8,11 +8,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-__all__ = ["RecordsDirOption", "wide_console"]
+__all__ = ["RecordsDirOption", "StoreOption", "wide_console"]
 
 RecordsDirOption = Annotated[
     Path | None,
     typer.Option("--records-dir", help="Folder of usage_*.jsonl files [env AI_USAGE_RECORDS_DIR]."),
+]
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Query ClickHouse at clickhouse://USER:PASSWORD@HOST:PORT/DATABASE instead of the local "
+        "index [env AI_USAGE_STORE; prefer the variable: options show in the process list].",
+    ),
 ]
 
 

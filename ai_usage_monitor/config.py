@@ -24,6 +24,7 @@ from pydantic_settings import (
 from ai_usage_monitor.budgets.config import Budget, check_budget_channels, parse_budgets
 from ai_usage_monitor.config_errors import CONFIG_ENV, SettingsError, config_file_error, settings_error
 from ai_usage_monitor.notify.channel_config import ChannelConfig, validate_channels
+from ai_usage_monitor.store_url import parse_store_url
 
 __all__ = [
     "DEFAULT_USD_CNY_RATE",
@@ -96,12 +97,16 @@ class Settings(BaseSettings):
     reports_dir: Path | None = None
     #: Seconds between two looks for new record lines.
     tail_interval: float = Field(default=0.25, gt=0, le=60)
+    #: Where queries are answered: empty = the local DuckDB index over ``records_dir``; or
+    #: ``clickhouse://USER:PASSWORD@HOST:PORT/DATABASE`` (PORT: native TCP) for records shipped there.
+    store: str | None = None
 
     # retention (docs/operations.md, "Retention")
     #: Day files of days more than this many days before today are gzipped (``usage_<day>.jsonl.gz``);
     #: 0: never.
     retention_days: int = Field(default=0, ge=0)
-    #: Index rows of days more than this many days before today are dropped from the index; 0: keep all.
+    #: Index rows of days more than this many days before today are dropped from the index (ClickHouse: a
+    #: TTL, or whole months dropped on servers without TTLs); 0: keep all.
     index_retention_days: int = Field(default=0, ge=0)
     #: Seconds between two retention passes of a running server (one also runs at its start).
     retention_interval: float = Field(default=3600.0, gt=0)
@@ -179,6 +184,14 @@ class Settings(BaseSettings):
                 f"current month and the 30-day views stay complete, got {value}"
             )
         return value
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_store_url(value)
+        return value.strip()
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ai_usage_monitor.store_url import redact_url
+
 __all__ = [
     "CONFIG_ENV",
     "ENV_PREFIX",
@@ -84,7 +86,7 @@ def setting_origin(field: str, keywords: Mapping[str, str] | None = None) -> Set
 
 
 def _shown(value: Any) -> str:
-    text = repr(str(value) if isinstance(value, Path) else value)
+    text = redact_url(repr(str(value) if isinstance(value, Path) else value))
     return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 4] + "...'"
 
 

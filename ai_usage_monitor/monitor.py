@@ -14,6 +14,7 @@ from typing import Any
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.state import resolve_settings
 from ai_usage_monitor.store import reports, summaries
+from ai_usage_monitor.store.backend import Store, open_store
 from ai_usage_monitor.store.index import UsageStore
 from ai_usage_monitor.store.summaries import UsageSummary
 
@@ -26,7 +27,8 @@ _memory_lock = threading.Lock()
 
 
 class UsageMonitor:
-    """Answers over every record in ``settings.records_dir``; each call first reads what was appended.
+    """Answers over every record in ``settings.records_dir`` (or the ClickHouse ``store``); each call first
+    reads what was appended.
 
     The index file is opened for each call and closed after it, so a monitor never keeps a server that
     starts later from owning the index; while another process owns it, a shared in-memory index is used.
@@ -36,7 +38,11 @@ class UsageMonitor:
         self.settings = settings
 
     @contextlib.contextmanager
-    def _store(self) -> Iterator[UsageStore]:
+    def _store(self) -> Iterator[Store]:
+        if self.settings.store:  # ClickHouse: a connection for the call
+            with open_store(self.settings) as remote:
+                yield remote
+            return
         key = (str(Path(self.settings.records_dir).resolve()), self.settings.timezone)
         with _memory_lock:
             store = _memory_stores.get(key)
@@ -111,7 +117,9 @@ class UsageMonitor:
             return store.health()
 
 
-def get_usage_monitor(records_dir: Path | str | None = None, timezone: str | None = None) -> UsageMonitor:
-    """A monitor over ``records_dir`` in ``timezone``; unset ones come from the last ``instrument()`` call,
-    else the environment (``AI_USAGE_*``), else the defaults."""
-    return UsageMonitor(resolve_settings(records_dir=records_dir, timezone=timezone))
+def get_usage_monitor(
+    records_dir: Path | str | None = None, timezone: str | None = None, store: str | None = None
+) -> UsageMonitor:
+    """A monitor over ``records_dir`` (or the ClickHouse ``store`` URL) in ``timezone``; unset ones come
+    from the last ``instrument()`` call, else the environment (``AI_USAGE_*``), else the defaults."""
+    return UsageMonitor(resolve_settings(records_dir=records_dir, timezone=timezone, store=store))

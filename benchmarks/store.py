@@ -135,11 +135,45 @@ def settings_for(workdir: Path) -> Any:
     return Settings(records_dir=workdir / "records", index_dir=workdir / "index", timezone=TZ)
 
 
+#: the /metrics histograms' bucket bounds (seconds; tokens)
+HISTOGRAM_BUCKETS = [0.01 * 2**i for i in range(14)]
+TOKEN_BUCKETS = [float(4**i) for i in range(14)]
+
+
+def query_suite(store: Any) -> dict[str, Callable[[], Any]]:
+    """Every query behind the summary endpoints, /metrics and the report, by name (any ``Store``)."""
+    from ai_usage_monitor.store import periods, queries, reports, summaries
+
+    week, _ = periods.last_days(store.tz, 7)
+    month, _ = periods.last_days(store.tz, 30)
+    return {
+        "stats/current": lambda: summaries.current_stats(store),
+        "stats/hourly": lambda: summaries.hourly_summary(store, 1),
+        "stats/daily": lambda: summaries.daily_summary(store, 1),
+        "stats/monthly": lambda: summaries.monthly_summary(store),
+        "stats/session": lambda: summaries.session_stats(store, "session_12345"),
+        "top_users 7d": lambda: summaries.top_users(store, 10, 7),
+        "top_users 90d": lambda: summaries.top_users(store, 100, 90),
+        "top anchors 30d": lambda: queries.ranking(store, "anchor_id", month, 10),
+        "cost_trend 30d": lambda: summaries.cost_trend_days(store, 30),
+        "cost_trend 90d": lambda: summaries.cost_trend_days(store, 90),
+        "latency 7d": lambda: queries.latency_by_model(store, week),
+        "recent_errors": lambda: queries.recent_errors(store, 20),
+        "unpriced 30d": lambda: queries.unpriced_models(store, month),
+        "metrics totals": lambda: queries.metric_totals(store),
+        "metrics histograms": lambda: (
+            queries.duration_histogram(store, HISTOGRAM_BUCKETS),
+            queries.token_histogram(store, TOKEN_BUCKETS),
+        ),
+        "report 30d": lambda: reports.build_report(store, 30),
+    }
+
+
 # ---------------------------------------------------------------------------------------------- phases
 def measure(workdir: Path, repeat: int, http: bool) -> dict[str, Any]:
     """First ingest, warm queries, visibility of an appended record. Runs in its own process."""
     from ai_usage_monitor.records import UsageRecord
-    from ai_usage_monitor.store import periods, queries, reports, summaries
+    from ai_usage_monitor.store import periods, queries
     from ai_usage_monitor.store.index import UsageStore
 
     settings = settings_for(workdir)
@@ -166,31 +200,8 @@ def measure(workdir: Path, repeat: int, http: bool) -> dict[str, Any]:
     }
     out["after_ingest"] = rss_mb()
     tz = store.tz
-    week, _ = periods.last_days(tz, 7)
-    month, _ = periods.last_days(tz, 30)
-    buckets = [0.01 * 2**i for i in range(14)]
-    token_buckets = [float(4**i) for i in range(14)]
-    suite: dict[str, Callable[[], Any]] = {
-        "stats/current": lambda: summaries.current_stats(store),
-        "stats/hourly": lambda: summaries.hourly_summary(store, 1),
-        "stats/daily": lambda: summaries.daily_summary(store, 1),
-        "stats/monthly": lambda: summaries.monthly_summary(store),
-        "stats/session": lambda: summaries.session_stats(store, "session_12345"),
-        "top_users 7d": lambda: summaries.top_users(store, 10, 7),
-        "top_users 90d": lambda: summaries.top_users(store, 100, 90),
-        "top anchors 30d": lambda: queries.ranking(store, "anchor_id", month, 10),
-        "cost_trend 30d": lambda: summaries.cost_trend_days(store, 30),
-        "cost_trend 90d": lambda: summaries.cost_trend_days(store, 90),
-        "latency 7d": lambda: queries.latency_by_model(store, week),
-        "recent_errors": lambda: queries.recent_errors(store, 20),
-        "unpriced 30d": lambda: queries.unpriced_models(store, month),
-        "metrics totals": lambda: queries.metric_totals(store),
-        "metrics histograms": lambda: (
-            queries.duration_histogram(store, buckets),
-            queries.token_histogram(store, token_buckets),
-        ),
-        "report 30d": lambda: reports.build_report(store, 30),
-    }
+    buckets, token_buckets = HISTOGRAM_BUCKETS, TOKEN_BUCKETS
+    suite = query_suite(store)
     t0 = time.perf_counter()
     queries.metric_totals(store)
     queries.duration_histogram(store, buckets)

@@ -65,3 +65,7 @@ def instrumented(tmp_path: Path) -> Iterator[Instrumented]:
         if previous is not None:
             previous.close()
         set_active_settings(None)
+
+
+# the real ClickHouse server of the store backend's tests (tests/support/clickhouse.py)
+from tests.support.clickhouse import clickhouse_server, clickhouse_url  # noqa: E402, F401

@@ -40,7 +40,7 @@ from ai_usage_monitor.api.security import require_token
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.exporter.prometheus import UsageCollector
 from ai_usage_monitor.insights.digest_schedule import DigestScheduler, start_digest
-from ai_usage_monitor.store.index import UsageStore
+from ai_usage_monitor.store.backend import Store, open_store
 from ai_usage_monitor.store.retention import RetentionScheduler, start_retention
 
 __all__ = ["API_PREFIX", "PAGE_PATH", "STATIC_DIR", "create_app", "create_router", "mount"]
@@ -57,13 +57,13 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _store_lifespan(settings: Settings | None, store: UsageStore | None) -> Callable[[Any], Any]:
+def _store_lifespan(settings: Settings | None, store: Store | None) -> Callable[[Any], Any]:
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         owned = store is None
         digest: DigestScheduler | None = None
         retention: RetentionScheduler | None = None
-        active = UsageStore(settings or Settings()) if store is None else store
+        active = open_store(settings or Settings()) if store is None else store
         try:
             with suppress(Exception):  # logged by the store, shown by /health; the tail thread retries
                 await run_in_threadpool(active.refresh)
@@ -86,7 +86,7 @@ def _store_lifespan(settings: Settings | None, store: UsageStore | None) -> Call
     return lifespan
 
 
-def create_router(settings: Settings | None = None, store: UsageStore | None = None) -> APIRouter:
+def create_router(settings: Settings | None = None, store: Store | None = None) -> APIRouter:
     """Every route of the monitor (``/api/ai_usage/*``, ``/health``, ``/metrics``) with the store's lifespan.
 
     ``app.include_router(create_router(settings))`` adds the monitor to an existing FastAPI app; the app's
@@ -106,7 +106,7 @@ def create_router(settings: Settings | None = None, store: UsageStore | None = N
 def mount(
     app: FastAPI,
     settings: Settings | None = None,
-    store: UsageStore | None = None,
+    store: Store | None = None,
     *,
     prefix: str = "",
     with_page: bool = True,
@@ -121,7 +121,7 @@ def mount(
         )
 
 
-def create_app(settings: Settings | None = None, store: UsageStore | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     """The standalone monitor server: API, ``/metrics``, ``/health``, the dashboard page at ``/`` and the API
     page at ``/docs``, behind the web guard (body limit, Host check, cross-site writes refused)."""
     if store is not None:

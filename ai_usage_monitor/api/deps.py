@@ -15,7 +15,7 @@ from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from ai_usage_monitor.config import Settings
-from ai_usage_monitor.store.index import UsageStore
+from ai_usage_monitor.store.backend import Store
 from ai_usage_monitor.store.queries import Filters
 from ai_usage_monitor.store.schema import MAX_TAG_CHARS
 
@@ -57,8 +57,8 @@ def _from_state(request: Request, key: str) -> Any:
     return value
 
 
-def get_store(request: Request) -> UsageStore:
-    store: UsageStore = _from_state(request, STORE_STATE_KEY)
+def get_store(request: Request) -> Store:
+    store: Store = _from_state(request, STORE_STATE_KEY)
     return store
 
 
@@ -67,7 +67,7 @@ def get_registry(request: Request) -> CollectorRegistry:
     return registry
 
 
-StoreDep = Annotated[UsageStore, Depends(get_store)]
+StoreDep = Annotated[Store, Depends(get_store)]
 RegistryDep = Annotated[CollectorRegistry, Depends(get_registry)]
 
 

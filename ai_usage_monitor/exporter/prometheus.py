@@ -47,7 +47,7 @@ from ai_usage_monitor.store.queries import (
 if TYPE_CHECKING:
     from ai_usage_monitor.budgets.config import Budget
     from ai_usage_monitor.budgets.status import BudgetStatus
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -176,7 +176,7 @@ def _add(target: list[float], values: Values, start: Values | None) -> None:
 class UsageCollector(Collector):
     """Every metric of docs/architecture.md §7, computed from ``store`` at each scrape."""
 
-    def __init__(self, store: UsageStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         settings = store.settings
         self.currency = settings.currency

@@ -17,7 +17,7 @@ from ai_usage_monitor.store.periods import last_days, to_epoch
 from ai_usage_monitor.store.queries import TimeRange, advice_calls, model_traffic
 
 if TYPE_CHECKING:
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
 
 __all__ = [
     "KINDS",
@@ -263,7 +263,7 @@ def _failures(tally: Tally, window: _Window) -> Advice | None:
     )
 
 
-def advise(store: UsageStore, pricer: Pricer, window: TimeRange) -> list[Advice]:
+def advise(store: Store, pricer: Pricer, window: TimeRange) -> list[Advice]:
     """Advice over the calls in ``window`` (its end should not lie in the future), highest saving first."""
     span = _Window(window.start, window.end, pricer.currency)
     if span.days <= 0:
@@ -285,7 +285,7 @@ def advise(store: UsageStore, pricer: Pricer, window: TimeRange) -> list[Advice]
     return items
 
 
-def advise_last_days(store: UsageStore, pricer: Pricer, days: int, now: float | None = None) -> list[Advice]:
+def advise_last_days(store: Store, pricer: Pricer, days: int, now: float | None = None) -> list[Advice]:
     """:func:`advise` over the ``days`` calendar days ending today (store's time zone), up to ``now``."""
     rng, _ = last_days(store.tz, days, now)
     return advise(store, pricer, TimeRange(rng.start, min(rng.end, to_epoch(now))))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ai_usage_monitor.budgets.ledger import SpendStatus
     from ai_usage_monitor.config import Settings
     from ai_usage_monitor.pricing.pricer import Pricer
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
     from ai_usage_monitor.store.periods import Instant
 
 __all__ = ["ADVICE_DAYS", "collect_digest", "near_limit"]
@@ -35,16 +35,16 @@ __all__ = ["ADVICE_DAYS", "collect_digest", "near_limit"]
 ADVICE_DAYS = 30
 
 
-def _range(store: UsageStore, first: date, last: date) -> TimeRange:
+def _range(store: Store, first: date, last: date) -> TimeRange:
     return TimeRange(day_start(store.tz, first), day_start(store.tz, last + timedelta(days=1)))
 
 
-def _spent(store: UsageStore, first: date, last: date) -> tuple[float, int]:
+def _spent(store: Store, first: date, last: date) -> tuple[float, int]:
     totals = summarize(store, _range(store, first, last), breakdowns=False)
     return totals.cost, totals.calls
 
 
-def _top(store: UsageStore, dimension: Dimension, period: DigestPeriod) -> tuple[Ranked, ...]:
+def _top(store: Store, dimension: Dimension, period: DigestPeriod) -> tuple[Ranked, ...]:
     rows = ranking(store, dimension, _range(store, period.first, period.last), TOP_N)
     return tuple(Ranked(str(row[dimension]), row["cost"], row["calls"]) for row in rows if row["cost"] > 0)
 
@@ -63,7 +63,7 @@ def near_limit(settings: Settings, counters: list[SpendStatus], now: float) -> t
     return tuple(sorted(uses, key=lambda u: (-u.ratio, u.name, u.scope_value)))
 
 
-def _forecast(store: UsageStore, t: float) -> ForecastLine:
+def _forecast(store: Store, t: float) -> ForecastLine:
     data = build_forecast(store, "all", now=t)
     team = data["forecast"][0]
     return ForecastLine(
@@ -72,7 +72,7 @@ def _forecast(store: UsageStore, t: float) -> ForecastLine:
 
 
 def collect_digest(
-    store: UsageStore, kind: DigestKind, *, now: Instant = None, pricer: Pricer | None = None
+    store: Store, kind: DigestKind, *, now: Instant = None, pricer: Pricer | None = None
 ) -> DigestFacts:
     """The ``kind`` digest due on the local day of ``now`` (it covers yesterday, or the 7 days to it)."""
     settings = store.settings

@@ -22,7 +22,7 @@ from ai_usage_monitor.notify import Message, Outbox, get_outbox
 
 if TYPE_CHECKING:
     from ai_usage_monitor.config import Settings
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
 
 __all__ = [
     "WEEKDAYS",
@@ -59,7 +59,7 @@ def pending_channels(outbox: Outbox, key: str, channels: Sequence[str]) -> list[
     return [name for name in channels if outbox.log.status_of(key, name) is None]
 
 
-def render_digest(store: UsageStore, kind: DigestKind, now: float | None = None) -> Message:
+def render_digest(store: Store, kind: DigestKind, now: float | None = None) -> Message:
     """The ``kind`` digest due on the local day of ``now``, in the configured digest language."""
     settings = store.settings
     language = settings.digest_language or settings.notify_language
@@ -67,7 +67,7 @@ def render_digest(store: UsageStore, kind: DigestKind, now: float | None = None)
 
 
 def queue_digest(
-    store: UsageStore, kind: DigestKind, *, now: float | None = None, outbox: Outbox | None = None
+    store: Store, kind: DigestKind, *, now: float | None = None, outbox: Outbox | None = None
 ) -> tuple[DigestPeriod, list[str]]:
     """Build and queue the ``kind`` digest for the channels that never had it; returns the period and
     those channels (empty: it went before, and nothing was built)."""
@@ -86,7 +86,7 @@ class DigestScheduler:
 
     def __init__(
         self,
-        store: UsageStore,
+        store: Store,
         *,
         clock: Callable[[], float] = time.time,
         outbox: Outbox | None = None,
@@ -152,7 +152,7 @@ class DigestScheduler:
             self._stop.wait(min(self.seconds_to_next(self.clock()), self.max_sleep))
 
 
-def start_digest(store: UsageStore) -> DigestScheduler | None:
+def start_digest(store: Store) -> DigestScheduler | None:
     """With ``digest_channels`` set, the started scheduler of ``store``'s digests (the server's lifespan)."""
     if not store.settings.digest_channels:
         return None

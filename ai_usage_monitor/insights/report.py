@@ -21,7 +21,7 @@ from ai_usage_monitor.store.periods import day_start, to_epoch
 from ai_usage_monitor.store.queries import Dimension, TimeRange, daily_costs, hourly_costs
 
 if TYPE_CHECKING:
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
     from ai_usage_monitor.store.periods import Instant
 
 __all__ = ["HISTORY_DAYS", "MAX_KEYS", "PROFILE_DAYS", "SCOPES", "Scope", "build_forecast"]
@@ -76,7 +76,7 @@ def _top_keys(series: Mapping[str, list[float]], month_days: int) -> dict[str, l
     return kept
 
 
-def _hour_profile(store: UsageStore, today: date) -> list[float]:
+def _hour_profile(store: Store, today: date) -> list[float]:
     """Cost per local hour of day over the ``PROFILE_DAYS`` days before today."""
     rng = TimeRange(day_start(store.tz, today - timedelta(days=PROFILE_DAYS)), day_start(store.tz, today))
     profile = [0.0] * 24
@@ -85,7 +85,7 @@ def _hour_profile(store: UsageStore, today: date) -> list[float]:
     return profile
 
 
-def _budgets(store: UsageStore, team: PeriodForecast, keyed: _Keyed) -> list[dict[str, Any]]:
+def _budgets(store: Store, team: PeriodForecast, keyed: _Keyed) -> list[dict[str, Any]]:
     """``{"name", "runs_out_at"}`` per configured budget, at the pace of the one model / function / anchor
     its scope names, else of the whole team; ``hour`` and ``day`` budgets against today's expected total,
     ``week`` ones to the end of the week, ``month`` ones to the end of the month. Per-value quotas (a
@@ -130,7 +130,7 @@ def _iso(day: date | None) -> str | None:
 
 
 def build_forecast(
-    store: UsageStore, scope: str = "all", *, now: Instant = None, engine: Engine = "auto"
+    store: Store, scope: str = "all", *, now: Instant = None, engine: Engine = "auto"
 ) -> dict[str, Any]:
     """``{"period": "month", "currency", "month_to_date", "today", "forecast": [...], "daily": [...],
     "budgets": [...]}`` for ``scope`` (``all``, ``model``, ``function`` or ``anchor``) at ``now``."""

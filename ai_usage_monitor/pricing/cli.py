@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ai_usage_monitor.cli_options import RecordsDirOption, wide_console
+from ai_usage_monitor.cli_options import RecordsDirOption, StoreOption, wide_console
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.pricing.catalogue import builtin_entries
 from ai_usage_monitor.pricing.lookup import find_prices
@@ -24,7 +24,7 @@ from ai_usage_monitor.pricing.pricer import Pricer
 from ai_usage_monitor.pricing.repricing import BUILTIN, ModelCosts, reprice, unpriced_models
 
 if TYPE_CHECKING:
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
 
 __all__ = ["pricing_app"]
 
@@ -169,10 +169,11 @@ DaysOption = Annotated[int, typer.Option(min=1, max=366, help="Calendar days end
 def unpriced(
     days: DaysOption = 30,
     records_dir: RecordsDirOption = None,
+    store_url: StoreOption = None,
 ) -> None:
     """Models the records of the last N days could not price, with their calls and tokens (money at risk)."""
     console = wide_console(150)
-    store, settings = _open_records(records_dir)
+    store, settings = _open_records(records_dir, store_url)
     try:
         rows = unpriced_models(store, days, _pricer(console, settings))
     finally:
@@ -205,6 +206,7 @@ def diff(
     new: Annotated[str, typer.Argument(help=f"Prices after: a pricing TOML file, or {BUILTIN!r}.")],
     days: DaysOption = 30,
     records_dir: RecordsDirOption = None,
+    store_url: StoreOption = None,
 ) -> None:
     """What a change of prices does to the last N days' costs: every record re-priced with OLD and NEW.
 
@@ -212,7 +214,7 @@ def diff(
     data alone. Cache-write tokens are not in the index, so they are re-priced as plain input.
     """
     console = wide_console()
-    store, settings = _open_records(records_dir)
+    store, settings = _open_records(records_dir, store_url)
     try:
         before, after = (_pricer(console, _with_prices(settings, name)) for name in (old, new))
         rows = reprice(store, days, before, after)
@@ -242,12 +244,13 @@ def diff(
     console.print(f"{len(changed)} of {len(rows)} models change.")
 
 
-def _open_records(records_dir: Path | None) -> tuple[UsageStore, Settings]:
-    """The records' index, brought up to date, and the settings it was opened with."""
+def _open_records(records_dir: Path | None, store: str | None = None) -> tuple[Store, Settings]:
+    """The records' store (the index brought up to date, or ClickHouse) and the settings it was opened
+    with."""
     from ai_usage_monitor.cli import _open_store, _reading_settings
 
-    settings = _reading_settings(records_dir)
-    return _open_store(settings), settings
+    settings = _reading_settings(records_dir, store)
+    return _open_store(settings, store), settings
 
 
 def _with_prices(settings: Settings, name: str) -> Settings:

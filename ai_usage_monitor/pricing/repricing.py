@@ -14,7 +14,7 @@ from ai_usage_monitor.store.periods import last_days
 from ai_usage_monitor.store.queries import advice_calls
 
 if TYPE_CHECKING:
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
 
 __all__ = ["BUILTIN", "ModelCosts", "UnpricedModel", "reprice", "unpriced_models"]
 
@@ -37,14 +37,15 @@ class UnpricedModel:
     priced_now: str | None
 
 
-def unpriced_models(store: UsageStore, days: int, pricer: Pricer) -> list[UnpricedModel]:
+def unpriced_models(store: Store, days: int, pricer: Pricer) -> list[UnpricedModel]:
     """Unpriced models of the last ``days`` calendar days (today included), most tokens first."""
     rng = last_days(store.tz, days)[0]
+    d = store.dialect
     rows = store.query(
-        f"""SELECT coalesce(provider, ''), coalesce(model, ''), count(*), sum(input_tokens),
+        f"""SELECT coalesce(provider, '') AS p, coalesce(model, '') AS m, count(*), sum(input_tokens),
                    sum(output_tokens), max(ts)
-            FROM records WHERE ts >= ? AND ts < ? AND NOT coalesce(priced, false) AND {_WITH_USAGE}
-            GROUP BY 1, 2 ORDER BY sum(input_tokens) + sum(output_tokens) DESC, 1, 2""",
+            FROM {d.records} WHERE ts >= ? AND ts < ? AND NOT coalesce(priced, {d.false}) AND {_WITH_USAGE}
+            GROUP BY p, m ORDER BY sum(input_tokens) + sum(output_tokens) DESC, p, m""",
         [rng.start, rng.end],
     )
     found = []
@@ -68,7 +69,7 @@ class ModelCosts:
     after: float = 0.0
 
 
-def reprice(store: UsageStore, days: int, before: Pricer, after: Pricer) -> list[ModelCosts]:
+def reprice(store: Store, days: int, before: Pricer, after: Pricer) -> list[ModelCosts]:
     """Each record of the last ``days`` calendar days priced by ``before`` and ``after``, per model; most
     change first.
 

@@ -32,8 +32,10 @@ import duckdb
 import orjson
 
 from ai_usage_monitor.config import Settings
+from ai_usage_monitor.store.backend import Progress
 from ai_usage_monitor.store.cache import Fold, FoldCache
 from ai_usage_monitor.store.day_files import GZ_SUFFIX, GzInfo, gunzip_range, gz_head, gz_info
+from ai_usage_monitor.store.dialect import DUCKDB, Dialect
 from ai_usage_monitor.store.schema import READ_COLUMNS, SCHEMA_SQL, SCHEMA_VERSION, ingest_select
 
 __all__ = ["GZ_RECORD_FILE_RE", "RECORD_FILE_RE", "Progress", "UsageStore"]
@@ -45,8 +47,6 @@ RECORD_FILE_RE = re.compile(r"usage_(?!report)[^/]*\.jsonl")
 #: The same files gzipped by retention (``store/day_files.py``).
 GZ_RECORD_FILE_RE = re.compile(RECORD_FILE_RE.pattern + re.escape(GZ_SUFFIX))
 
-#: ``progress(done_bytes, total_bytes)`` during a refresh.
-Progress = Callable[[int, int], None]
 
 T = TypeVar("T")
 
@@ -59,6 +59,8 @@ MAX_PIPES = 32
 #: A file untouched this many seconds, read whole, is read in place rather than through a pipe.
 DIRECT_MIN_AGE = 2.0
 _HEAD_BYTES = 64
+#: rows fetched at a time by ``stream``
+_FETCH_ROWS = 10_000
 _SCAN_BLOCK = 1 << 16
 #: bytes a feed reads and writes at a time (and its pipe's size where the system allows)
 _FEED_BLOCK = 1 << 20
@@ -396,6 +398,17 @@ class UsageStore:
             yield cur
         finally:
             cur.close()
+
+    def stream(self, sql: str, params: object = None) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``sql`` read lazily, ``_FETCH_ROWS`` at a time, on a cursor of their own."""
+        with self.private_cursor() as cur:
+            cur.execute(sql, params)
+            while batch := cur.fetchmany(_FETCH_ROWS):
+                yield from batch
+
+    @property
+    def dialect(self) -> Dialect:
+        return DUCKDB
 
     # ---------------------------------------------------------------- all-time aggregates
     def _read_committed_batch(self) -> int:

@@ -1,14 +1,16 @@
 """Every question the API, /metrics, the CLI and the Python API ask of the records — in one place.
 
-Each function takes the store, a time range and optional filters, and returns plain data; a ClickHouse
-backend would implement this same module. Time ranges are raw Unix seconds (see ``periods``), so the index
-holds no time-zone-dependent column. All-time aggregates, and those over a range that has not ended yet
-(today, this month, the last N days: what the dashboard and /metrics ask again and again), are cached and
-folded forward with only the ingest batches that arrived since.
+Each function takes the store, a time range and optional filters, and returns plain data; each query is
+written once and spelled for the store's engine (DuckDB or ClickHouse) by its ``dialect``. Time ranges
+are raw Unix seconds (see ``periods``), so the index holds no time-zone-dependent column. All-time
+aggregates, and those over a range that has not ended yet (today, this month, the last N days: what the
+dashboard and /metrics ask again and again), are cached and folded forward with only the ingest batches
+that arrived since (ClickHouse has no batches: its store recomputes them, cached briefly).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,10 +19,11 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
 
 from ai_usage_monitor.store.cache import Combine, Groups, greatest, least, merge, plus
+from ai_usage_monitor.store.dialect import DUCKDB, Dialect
 from ai_usage_monitor.store.schema import decode_tags, tag_entry
 
 if TYPE_CHECKING:
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
 
 __all__ = [
     "AdviceCall",
@@ -109,12 +112,14 @@ _DAY = 86400
 _EPOCH = date(1970, 1, 1)
 #: Tokens of a call: its total, else input + output; unknown counts as 0 (docs/architecture.md §6).
 _TOKENS = "coalesce(total_tokens, coalesce(input_tokens, 0) + coalesce(output_tokens, 0))"
-#: A call with known tokens and no price. A call whose tokens are unknown (``usage_missing``,
-#: e.g. most failures) has nothing to price: it is not counted unpriced, so a priced model never shows up.
-_UNPRICED = "NOT priced AND NOT coalesce(usage_missing, false)"
-_FETCH_ROWS = 10_000
-#: Rows of the batches a fold adds (named parameters ``$after`` and ``$upto``).
-_NEW_ROWS = "batch > $after AND batch <= $upto"
+
+
+def _unpriced(d: Dialect) -> str:
+    """A call with known tokens and no price. A call whose tokens are unknown (``usage_missing``, e.g. most
+    failures) has nothing to price: it is not counted unpriced, so a priced model never shows up."""
+    return f"NOT priced AND NOT coalesce(usage_missing, {d.false})"
+
+
 _Acc = dict[tuple[Any, ...], list[Any]]
 #: Ingest batches ``(after, upto]``: a fold reads only the rows they added.
 _Batches = tuple[int, int]
@@ -126,14 +131,20 @@ _OVERFLOW: Final = Groups()
 
 
 def _where(
-    rng: TimeRange | None, filters: Filters | None = None, *extra: str, batches: _Batches | None = None
+    rng: TimeRange | None,
+    filters: Filters | None = None,
+    *extra: str,
+    batches: _Batches | None = None,
+    dialect: Dialect | None = None,
 ) -> tuple[str, list[Any]]:
+    """`` WHERE …`` of ``rng``, ``filters``, ``extra`` clauses and ingest ``batches`` (ignored by a
+    ``dialect`` without batches), and its parameters."""
     clauses: list[str] = list(extra)
     params: list[Any] = []
     if rng is not None:
         clauses.append("ts >= ? AND ts < ?")
         params += [rng.start, rng.end]
-    if batches is not None:
+    if batches is not None and (dialect is None or dialect.batches):
         clauses.append("batch > ? AND batch <= ?")
         params += list(batches)
     if filters is not None:
@@ -141,18 +152,12 @@ def _where(
             value = getattr(filters, f.name)
             if f.name == "tags":
                 for key, tag_value in value:
-                    clauses.append(_has_tag_sql())
+                    clauses.append((dialect or DUCKDB).has_tag("tags"))
                     params.append(tag_entry(key, tag_value))
             elif value is not None:
                 clauses.append(f"{f.name} = ?")
                 params.append(value)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-def _has_tag_sql() -> str:
-    """SQL true when the record's indexed ``tags`` list holds the one ``tag_entry`` bound to ``?`` (the only
-    array test of the queries: a backend with another SQL dialect swaps this function alone)."""
-    return "list_contains(tags, ?)"
 
 
 def _rate(successes: int, calls: int) -> float:
@@ -166,7 +171,7 @@ def _cacheable(rng: TimeRange | None, filters: Filters | None) -> bool:
 
 
 def _cached(
-    store: UsageStore,
+    store: Store,
     key: tuple[Any, ...],
     rng: TimeRange | None,
     filters: Filters | None,
@@ -175,7 +180,7 @@ def _cached(
     recomputes: bool = False,
 ) -> _T:
     """``run(batches, previous)`` over ``rng``: folded forward per new batch when ``_cacheable``, else
-    ``run(None, None)`` over every row. ``recomputes``: see ``UsageStore.incremental``."""
+    ``run(None, None)`` over every row. ``recomputes``: see ``Store.incremental``."""
     if not _cacheable(rng, filters):
         return run(None, None)
     return store.incremental(
@@ -187,7 +192,7 @@ def _cached(
 
 
 def _capped_groups(
-    store: UsageStore,
+    store: Store,
     sql: str,
     combine: Sequence[Combine],
     rng: TimeRange | None,
@@ -197,19 +202,17 @@ def _capped_groups(
     order: Callable[[tuple[Any, ...]], Any] | None = None,
 ) -> Groups | None:
     """The rows of ``sql`` (a ``GROUP BY`` whose ``{where}`` is filled in for ``rng``, ``filters`` and
-    ``extra``) merged by group (see ``merge``); ``None`` when there are more than ``MAX_CACHED_GROUPS``.
+    ``extra``; ``{records}``: the dialect's table) merged by group (see ``merge``); ``None`` when there
+    are more than ``MAX_CACHED_GROUPS``.
     ``order``: rank the groups as part of the fold (so after an ingest rather than when asked)."""
 
     def run(batches: _Batches | None, previous: Groups | None) -> Groups:
         if previous is _OVERFLOW:
             return _OVERFLOW
-        where, params = _where(rng, filters, *extra, batches=batches)
+        where, params = _where(rng, filters, *extra, batches=batches, dialect=store.dialect)
         limit = MAX_CACHED_GROUPS + 1
-        acc = merge(
-            previous,
-            store.query(f"{sql.format(where=where)} LIMIT ?", [*select_params, *params, limit]),
-            combine,
-        )
+        text = sql.format(where=where, records=store.dialect.records)
+        acc = merge(previous, store.query(f"{text} LIMIT ?", [*select_params, *params, limit]), combine)
         if len(acc) > MAX_CACHED_GROUPS:
             return _OVERFLOW
         if order is not None:
@@ -221,7 +224,7 @@ def _capped_groups(
 
 
 def _groups(
-    store: UsageStore,
+    store: Store,
     sql: str,
     combine: Sequence[Combine],
     rng: TimeRange | None,
@@ -232,8 +235,9 @@ def _groups(
     """Every group of ``sql`` (see ``_capped_groups``), asked of the index in full when there are too many."""
     groups = _capped_groups(store, sql, combine, rng, filters, *extra, select_params=select_params)
     if groups is None:
-        where, params = _where(rng, filters, *extra)
-        groups = merge(None, store.query(sql.format(where=where), [*select_params, *params]), combine)
+        where, params = _where(rng, filters, *extra, dialect=store.dialect)
+        text = sql.format(where=where, records=store.dialect.records)
+        groups = merge(None, store.query(text, [*select_params, *params]), combine)
     return groups
 
 
@@ -242,22 +246,28 @@ def _nulls_last(value: Any) -> tuple[bool, Any]:
     return (value is None, "" if value is None else value)
 
 
-_SUMMARY_SUMS = f"""count(*), count(*) FILTER (WHERE success), sum({_TOKENS}),
-    sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
-    sum(cost), sum(duration_ms), count(*) FILTER (WHERE {_UNPRICED}), min(ts), max(ts)"""
-_SUMMARY_SQL = f"SELECT model, function, {_SUMMARY_SUMS} FROM records{{where}} GROUP BY model, function"
 _SUMMARY_COMBINE = (*[plus] * 10, least, greatest)
-#: ``_SUMMARY_SQL`` without the breakdowns: one group, however many models and functions there are.
-_TOTALS_SQL = f"SELECT NULL, NULL, {_SUMMARY_SUMS} FROM records{{where}} GROUP BY ALL"
+
+
+@functools.cache
+def _summary_sql(d: Dialect, breakdowns: bool) -> str:
+    """Totals per (model, function); without ``breakdowns`` one group, however many models and functions
+    there are (no row when nothing matches)."""
+    sums = f"""count(*), {d.count_if("success")}, sum({_TOKENS}),
+    sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),
+    sum(cost), sum(duration_ms), {d.count_if(_unpriced(d))}, min(ts), max(ts)"""
+    if breakdowns:
+        return f"SELECT model, function, {sums} FROM {{records}}{{where}} GROUP BY model, function"
+    return f"SELECT NULL, NULL, {sums} FROM {{records}}{{where}} HAVING count(*) > 0"
 
 
 def summarize(
-    store: UsageStore, rng: TimeRange | None, filters: Filters | None = None, *, breakdowns: bool = True
+    store: Store, rng: TimeRange | None, filters: Filters | None = None, *, breakdowns: bool = True
 ) -> Summary:
     """Totals and by-model / by-function breakdowns over ``rng`` (``None``: all records). Without
     ``breakdowns`` the totals alone (empty breakdowns): as cheap with 100k distinct names as with one."""
     # One hash aggregate over the few (model, function) pairs; totals and both breakdowns are rolled up here.
-    groups = _groups(store, _SUMMARY_SQL if breakdowns else _TOTALS_SQL, _SUMMARY_COMBINE, rng, filters)
+    groups = _groups(store, _summary_sql(store.dialect, breakdowns), _SUMMARY_COMBINE, rng, filters)
     rows = [(*key, *values) for key, values in groups.items()]
     out = Summary()
     duration = 0.0
@@ -305,7 +315,7 @@ def _breakdown(acc: dict[str, list[Any]]) -> dict[str, dict[str, Any]]:
 
 
 def ranking(
-    store: UsageStore,
+    store: Store,
     dimension: Dimension,
     rng: TimeRange | None,
     limit: int,
@@ -322,19 +332,18 @@ def ranking(
         raise ValueError(f"dimension must be one of {sorted(_DIMENSIONS)}, got {dimension!r}")
     column = f"coalesce({dimension}, '{UNKNOWN}')" if with_unknown else dimension
     extra = () if with_unknown else (f"{dimension} IS NOT NULL",)
+    d = store.dialect
+    select = f"""SELECT {column} AS k, count(*), {d.count_if("success")}, sum({_TOKENS}), sum(cost)
+                 FROM {d.records}{{where}} GROUP BY k"""
     groups = None
     if _cacheable(rng, filters):
-        sql = f"""SELECT {column}, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}), sum(cost)
-                  FROM records{{where}} GROUP BY 1"""
-        groups = _capped_groups(store, sql, [plus] * 4, rng, filters, *extra, order=_by_cost)
+        groups = _capped_groups(store, select, [plus] * 4, rng, filters, *extra, order=_by_cost)
     if groups is not None:
         rows = groups.ranked(_by_cost)[: int(limit)]
     else:
-        where, params = _where(rng, filters, *extra)
+        where, params = _where(rng, filters, *extra, dialect=store.dialect)
         rows = store.query(
-            f"""SELECT {column}, count(*), count(*) FILTER (WHERE success), sum({_TOKENS}), sum(cost)
-                FROM records{where} GROUP BY 1
-                ORDER BY sum(cost) DESC, count(*) DESC, 1 LIMIT ?""",
+            select.format(where=where) + " ORDER BY sum(cost) DESC, count(*) DESC, k LIMIT ?",
             [*params, int(limit)],
         )
     return [
@@ -355,7 +364,7 @@ def _by_cost(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return (cost is None, -(cost or 0.0), -calls, value)
 
 
-def _local_day_sql(store: UsageStore, start: float, end: float) -> tuple[str, list[Any]]:
+def _local_day_sql(store: Store, start: float, end: float) -> tuple[str, list[Any]]:
     """SQL for the local epoch-day number of ``ts`` within ``[start, end)``, DST changes included."""
     from ai_usage_monitor.store.periods import utc_offset_segments
 
@@ -371,36 +380,35 @@ def _local_day_sql(store: UsageStore, start: float, end: float) -> tuple[str, li
 
 
 def _by_local_day(
-    store: UsageStore,
+    store: Store,
     days: Sequence[date],
-    keys: str,
+    key_columns: Sequence[str],
     sums: str,
     folds: list[Any],
     *,
     filters: Filters | None = None,
 ) -> dict[tuple[Any, ...], list[Any]]:
-    """``sums`` grouped by ``keys`` (SQL, may be empty) and local calendar day over ``days``' span; each key
-    ends with the day as a ``date``."""
+    """``sums`` grouped by ``key_columns`` (SQL expressions, may be none) and local calendar day over
+    ``days``' span; each key ends with the day as a ``date``."""
     from ai_usage_monitor.store.periods import day_start
 
     start = day_start(store.tz, min(days))
     end = day_start(store.tz, max(days) + timedelta(days=1))
     day_sql, day_params = _local_day_sql(store, start, end)
-    prefix = f"{keys}, " if keys else ""
-    sql = f"SELECT {prefix}{day_sql} AS d, {sums} FROM records{{where}} GROUP BY ALL"
+    prefix = "".join(f"{column} AS k{i}, " for i, column in enumerate(key_columns))
+    keys = ", ".join([*(f"k{i}" for i in range(len(key_columns))), "d"])
+    sql = f"SELECT {prefix}{day_sql} AS d, {sums} FROM {{records}}{{where}} GROUP BY {keys}"
     groups = _groups(store, sql, folds, TimeRange(start, end), filters, select_params=day_params)
     return {(*key[:-1], _EPOCH + timedelta(days=int(key[-1]))): values for key, values in groups.items()}
 
 
-def cost_trend(
-    store: UsageStore, days: Sequence[date], filters: Filters | None = None
-) -> list[dict[str, Any]]:
+def cost_trend(store: Store, days: Sequence[date], filters: Filters | None = None) -> list[dict[str, Any]]:
     """One row per given calendar day (configured time zone), zeros included:
     ``{"date": "YYYY-MM-DD", "cost", "calls", "tokens"}``."""
     if not days:
         return []
     found = _by_local_day(
-        store, days, "", f"sum(cost), count(*), sum({_TOKENS})", [plus] * 3, filters=filters
+        store, days, (), f"sum(cost), count(*), sum({_TOKENS})", [plus] * 3, filters=filters
     )
     out = []
     for day in days:
@@ -412,12 +420,12 @@ def cost_trend(
 
 
 def unpriced_models(
-    store: UsageStore, rng: TimeRange | None, filters: Filters | None = None
+    store: Store, rng: TimeRange | None, filters: Filters | None = None
 ) -> list[dict[str, Any]]:
     """Models called with known tokens but no price:
     ``{"provider", "model", "calls", "tokens", "last_seen"}``, most calls first.
 
-    The calls ``Summary.unpriced_calls`` counts (``_UNPRICED``), so the two always agree.
+    The calls ``Summary.unpriced_calls`` counts (``_unpriced``), so the two always agree.
     """
     if (
         rng is not None
@@ -425,9 +433,9 @@ def unpriced_models(
         and all(row["last_seen"] < rng.start for row in unpriced_models(store, None))
     ):
         return []  # none since the range began: the usual case, answered from the all-time list
-    sql = f"""SELECT provider, model, count(*), sum({_TOKENS}), max(ts) FROM records{{where}}
+    sql = f"""SELECT provider, model, count(*), sum({_TOKENS}), max(ts) FROM {{records}}{{where}}
               GROUP BY provider, model"""
-    groups = _groups(store, sql, [plus, plus, greatest], rng, filters, _UNPRICED)
+    groups = _groups(store, sql, [plus, plus, greatest], rng, filters, _unpriced(store.dialect))
     rows = sorted(
         ((*key, *values) for key, values in groups.items()),
         key=lambda r: (-r[2], _nulls_last(r[0]), _nulls_last(r[1])),
@@ -452,7 +460,7 @@ _ERROR_KEYS = (
 
 
 def recent_errors(
-    store: UsageStore, limit: int, rng: TimeRange | None = None, filters: Filters | None = None
+    store: Store, limit: int, rng: TimeRange | None = None, filters: Filters | None = None
 ) -> list[dict[str, Any]]:
     """Newest failed calls first: ``{"timestamp", "provider", "model", "function", "user_id",
     "anchor_id", "session_id", "error_type", "error_msg"}``."""
@@ -469,13 +477,15 @@ def recent_errors(
 
 
 def _newest_errors(
-    store: UsageStore, limit: int, rng: TimeRange | None, filters: Filters | None
+    store: Store, limit: int, rng: TimeRange | None, filters: Filters | None
 ) -> list[tuple[Any, ...]]:
     columns = ", ".join("ts" if k == "timestamp" else k for k in _ERROR_KEYS)
 
     def run(batches: _Batches | None, previous: list[tuple[Any, ...]] | None) -> list[tuple[Any, ...]]:
-        where, params = _where(rng, filters, "NOT success", batches=batches)
-        rows = store.query(f"SELECT {columns} FROM records{where} ORDER BY ts DESC LIMIT ?", [*params, limit])
+        where, params = _where(rng, filters, "NOT success", batches=batches, dialect=store.dialect)
+        rows = store.query(
+            f"SELECT {columns} FROM {store.dialect.records}{where} ORDER BY ts DESC LIMIT ?", [*params, limit]
+        )
         if previous:
             rows = sorted([*rows, *previous], key=lambda row: row[0], reverse=True)[:limit]
         return rows
@@ -484,16 +494,17 @@ def _newest_errors(
 
 
 def latency_by_model(
-    store: UsageStore, rng: TimeRange | None, filters: Filters | None = None
+    store: Store, rng: TimeRange | None, filters: Filters | None = None
 ) -> list[dict[str, Any]]:
     """``{"model", "calls", "avg_ms", "p50_ms", "p95_ms"}`` per model, most calls first."""
 
     # Percentiles do not fold: a cached answer is computed again whenever new batches have arrived.
     def run(batches: _Batches | None, _previous: object) -> list[tuple[Any, ...]]:
-        where, params = _where(rng, filters, batches=None if batches is None else (0, batches[1]))
+        d = store.dialect
+        where, params = _where(rng, filters, batches=None if batches is None else (0, batches[1]), dialect=d)
         return store.query(
-            f"""SELECT model, count(*), avg(duration_ms), quantile_cont(duration_ms, [0.5, 0.95])
-                FROM records{where} GROUP BY model ORDER BY count(*) DESC, model""",
+            f"""SELECT model, count(*), avg(duration_ms), {d.quantiles("duration_ms", (0.5, 0.95))}
+                FROM {d.records}{where} GROUP BY model ORDER BY count(*) DESC, model""",
             params,
         )
 
@@ -508,7 +519,7 @@ _METRIC_SUMS = ("requests", "input_tokens", "output_tokens", "cached_tokens", "r
 
 
 def metric_totals(
-    store: UsageStore, extra_labels: Sequence[Literal["user_id", "anchor_id"]] = ()
+    store: Store, extra_labels: Sequence[Literal["user_id", "anchor_id"]] = ()
 ) -> list[dict[str, Any]]:
     """All-time counters for /metrics, one row per (provider, model, function, status[, extra labels]):
     ``{"provider", "model", "function", "status" ("ok"|"error"), …extra, "requests", "input_tokens",
@@ -519,9 +530,12 @@ def metric_totals(
             raise ValueError(f"extra label must be user_id or anchor_id, got {label!r}")
     names = ("provider", "model", "function", "status", *extras)
     keys = ", ".join(
-        "CASE WHEN success THEN 'ok' ELSE 'error' END" if name == "status" else f"coalesce({name}, '')"
-        for name in names
+        ("CASE WHEN success THEN 'ok' ELSE 'error' END" if name == "status" else f"coalesce({name}, '')")
+        + f" AS k{i}"
+        for i, name in enumerate(names)
     )
+    group = ", ".join(f"k{i}" for i in range(len(names)))
+    d = store.dialect
 
     def fold(after: int, upto: int, previous: _Acc | None) -> _Acc:
         totals = dict(previous or {})
@@ -529,7 +543,7 @@ def metric_totals(
             f"""SELECT {keys}, count(*),
                        coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
                        coalesce(sum(cached_tokens), 0), coalesce(sum(reasoning_tokens), 0), sum(cost)
-                FROM records WHERE {_NEW_ROWS} GROUP BY ALL""",
+                FROM {d.records} WHERE {d.new_rows} GROUP BY {group}""",
             {"after": after, "upto": upto},
         )
         for row in rows:
@@ -552,16 +566,17 @@ def _bucket_sql(value: str, buckets: Sequence[float]) -> tuple[str, dict[str, fl
 
 
 def _histogram(
-    store: UsageStore, name: str, buckets: Sequence[float], labels: Sequence[str], source: str
+    store: Store, name: str, buckets: Sequence[float], labels: Sequence[str], source: str
 ) -> list[dict[str, Any]]:
-    """All-time histogram of ``v`` from ``source`` (a SELECT of ``labels`` and ``v`` over the rows of
-    ``_NEW_ROWS``), one row per label combination."""
+    """All-time histogram of ``v`` from ``source`` (a SELECT of columns ``l0, l1, …`` for ``labels`` and
+    ``v`` over the rows of ``dialect.new_rows``), one row per label combination."""
     bounds = tuple(float(b) for b in buckets)
     if list(bounds) != sorted(bounds):
         raise ValueError("histogram buckets must be increasing")
     bucket_sql, bucket_params = _bucket_sql("v", bounds)
-    sql = f"""SELECT {", ".join(labels)}, {bucket_sql} AS b, count(*), sum(v)
-              FROM ({source}) WHERE v IS NOT NULL GROUP BY ALL"""
+    columns = ", ".join(f"l{i}" for i in range(len(labels)))
+    sql = f"""SELECT {columns}, {bucket_sql} AS b, count(*), sum(v)
+              FROM ({source}) WHERE v IS NOT NULL GROUP BY {columns}, b"""
 
     def fold(after: int, upto: int, previous: _Acc | None) -> _Acc:
         acc: _Acc = {k: [list(v[0]), v[1], v[2]] for k, v in (previous or {}).items()}
@@ -581,49 +596,54 @@ def _histogram(
     ]
 
 
-def duration_histogram(store: UsageStore, buckets: Sequence[float]) -> list[dict[str, Any]]:
+def duration_histogram(store: Store, buckets: Sequence[float]) -> list[dict[str, Any]]:
     """All-time ``gen_ai_client_operation_duration_seconds`` data, one row per (operation, provider,
     request model, error_type): ``{"operation", "provider", "model", "error_type", "counts"
     (non-cumulative count per bucket upper bound, plus one for +Inf), "sum", "count"}``.
 
     ``error_type`` is ``""`` for successful calls and ``"_OTHER"`` for failures that named none."""
-    source = f"""SELECT operation, provider, model,
-                        CASE WHEN success THEN '' ELSE coalesce(error_type, '_OTHER') END AS error_type,
+    d = store.dialect
+    source = f"""SELECT operation AS l0, provider AS l1, model AS l2,
+                        CASE WHEN success THEN '' ELSE coalesce(error_type, '_OTHER') END AS l3,
                         duration_ms / 1000.0 AS v
-                 FROM records WHERE {_NEW_ROWS}"""
+                 FROM {d.records} WHERE {d.new_rows}"""
     labels = ("operation", "provider", "model", "error_type")
     return _histogram(store, "duration_histogram", buckets, labels, source)
 
 
-def token_histogram(store: UsageStore, buckets: Sequence[float]) -> list[dict[str, Any]]:
+def token_histogram(store: Store, buckets: Sequence[float]) -> list[dict[str, Any]]:
     """All-time ``gen_ai_client_token_usage`` data per (operation, provider, model, token_type
     ``input``|``output``): same row shape as :func:`duration_histogram` plus ``"token_type"``."""
-    source = f"""SELECT operation, provider, model, 'input' AS token_type,
-                        input_tokens AS v FROM records WHERE {_NEW_ROWS}
+    d = store.dialect
+    source = f"""SELECT operation AS l0, provider AS l1, model AS l2, 'input' AS l3,
+                        input_tokens AS v FROM {d.records} WHERE {d.new_rows}
                  UNION ALL
-                 SELECT operation, provider, model, 'output', output_tokens
-                 FROM records WHERE {_NEW_ROWS}"""
+                 SELECT operation AS l0, provider AS l1, model AS l2, 'output' AS l3, output_tokens AS v
+                 FROM {d.records} WHERE {d.new_rows}"""
     labels = ("operation", "provider", "model", "token_type")
     return _histogram(store, "token_histogram", buckets, labels, source)
 
 
 def iter_records(
-    store: UsageStore, rng: TimeRange | None, filters: Filters | None = None
+    store: Store, rng: TimeRange | None, filters: Filters | None = None
 ) -> Iterator[dict[str, Any]]:
     """The records themselves (as dicts with the JSONL keys), oldest first, for exports.
 
     Only the indexed keys come back (``schema.INDEXED_FIELDS``, ``tags`` as a dict); ids stay in the JSONL."""
     from ai_usage_monitor.store.schema import INDEXED_FIELDS, RECORD_COLUMNS
 
-    where, params = _where(rng, filters)
+    where, params = _where(rng, filters, dialect=store.dialect)
     keys = tuple(INDEXED_FIELDS)
-    with store.private_cursor() as cur:
-        cur.execute(f"SELECT {', '.join(RECORD_COLUMNS)} FROM records{where} ORDER BY ts", params)
-        while batch := cur.fetchmany(_FETCH_ROWS):
-            for row in batch:
-                record = dict(zip(keys, row, strict=True))
-                record["tags"] = decode_tags(record["tags"])
-                yield record
+    d = store.dialect
+    sql = f"SELECT {', '.join(RECORD_COLUMNS)} FROM {d.records}{where} ORDER BY ts"
+    flags = [i for i, t in enumerate(INDEXED_FIELDS.values()) if t == "BOOLEAN"] if d.false != "false" else []
+    for row in store.stream(sql, params):
+        record = dict(zip(keys, row, strict=True))
+        for i in flags:  # booleans held as 0 / 1
+            if row[i] is not None:
+                record[keys[i]] = bool(row[i])
+        record["tags"] = decode_tags(record["tags"])
+        yield record
 
 
 #: One call as the advice re-prices it (``insights/advice.py``): tokens as recorded, ``None`` when unknown.
@@ -632,29 +652,30 @@ AdviceCall = tuple[
 ]
 
 
-def advice_calls(store: UsageStore, rng: TimeRange) -> Iterator[AdviceCall]:
+def advice_calls(store: Store, rng: TimeRange) -> Iterator[AdviceCall]:
     """Every call in ``rng`` as ``(provider, model, function, ts, input_tokens, output_tokens,
     cached_tokens, reasoning_tokens, cost, success, duration_ms)``, oldest first."""
     where, params = _where(rng)
-    with store.private_cursor() as cur:
-        cur.execute(
-            f"""SELECT coalesce(provider, ''), coalesce(model, ''), function, ts, input_tokens,
-                       output_tokens, cached_tokens, reasoning_tokens, coalesce(cost, 0.0),
-                       coalesce(success, true), coalesce(duration_ms, 0.0)
-                FROM records{where} ORDER BY ts""",
-            params,
-        )
-        while batch := cur.fetchmany(_FETCH_ROWS):
-            yield from batch
+    d = store.dialect
+    sql = f"""SELECT coalesce(provider, ''), coalesce(model, ''), function, ts, input_tokens,
+                     output_tokens, cached_tokens, reasoning_tokens, coalesce(cost, 0.0),
+                     coalesce(success, {d.true}), coalesce(duration_ms, 0.0)
+              FROM {d.records}{where} ORDER BY ts"""
+    if d.true == "true":
+        yield from store.stream(sql, params)
+        return
+    for row in store.stream(sql, params):  # ``success`` held as 0 / 1
+        yield (*row[:9], bool(row[9]), row[10])
 
 
-def model_traffic(store: UsageStore, rng: TimeRange) -> dict[tuple[str, str], dict[str, Any]]:
+def model_traffic(store: Store, rng: TimeRange) -> dict[tuple[str, str], dict[str, Any]]:
     """``(provider, model)`` → ``{"calls", "success_rate", "avg_ms", "p50_ms"}`` over ``rng``."""
     where, params = _where(rng)
+    d = store.dialect
     rows = store.query(
-        f"""SELECT coalesce(provider, ''), coalesce(model, ''), count(*), count(*) FILTER (WHERE success),
-                   avg(duration_ms), quantile_cont(duration_ms, 0.5)
-            FROM records{where} GROUP BY 1, 2""",
+        f"""SELECT coalesce(provider, '') AS p, coalesce(model, '') AS m, count(*), {d.count_if("success")},
+                   avg(duration_ms), {d.quantile("duration_ms", 0.5)}
+            FROM {d.records}{where} GROUP BY p, m""",
         params,
     )
     return {
@@ -669,7 +690,7 @@ def model_traffic(store: UsageStore, rng: TimeRange) -> dict[tuple[str, str], di
 
 
 def daily_costs(
-    store: UsageStore, days: Sequence[date], dimension: Dimension | None = None
+    store: Store, days: Sequence[date], dimension: Dimension | None = None
 ) -> dict[str, list[float]]:
     """Cost per given local calendar day (oldest first, zeros included) for each value of ``dimension``
     seen in those days (a null value under ``"unknown"``), or for all records under ``"all"``."""
@@ -680,16 +701,16 @@ def daily_costs(
     key = "'all'" if dimension is None else f"coalesce({dimension}, '{UNKNOWN}')"
     position = {day: i for i, day in enumerate(days)}
     out: dict[str, list[float]] = {}
-    for (name, day), (cost,) in _by_local_day(store, days, key, "sum(cost)", [plus]).items():
+    for (name, day), (cost,) in _by_local_day(store, days, (key,), "sum(cost)", [plus]).items():
         i = position.get(day)
         if i is not None:
             out.setdefault(name, [0.0] * len(days))[i] += float(cost or 0.0)
     return out
 
 
-def hourly_costs(store: UsageStore, rng: TimeRange) -> list[tuple[float, float]]:
+def hourly_costs(store: Store, rng: TimeRange) -> list[tuple[float, float]]:
     """``(start, cost)`` per UTC clock hour in ``rng`` that has records, oldest first (local hours of the
     day are derived from these by the caller, whose zone may shift by whole hours only)."""
-    sql = "SELECT CAST(floor(ts / 3600) AS BIGINT) AS h, sum(cost) FROM records{where} GROUP BY h"
+    sql = "SELECT CAST(floor(ts / 3600) AS BIGINT) AS h, sum(cost) FROM {records}{where} GROUP BY h"
     groups = _groups(store, sql, [plus], rng)
     return sorted((float(h) * 3600, float(cost or 0.0)) for (h,), (cost,) in groups.items())

@@ -15,7 +15,7 @@ import orjson
 from ai_usage_monitor.store import periods, queries
 
 if TYPE_CHECKING:
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
 
 __all__ = [
     "REPORT_NAME_RE",
@@ -37,7 +37,7 @@ TOP_N = 100
 _CSV_COLUMNS = ("section", "name", "calls", "tokens", "cost", "success_rate")
 
 
-def build_report(store: UsageStore, days: int = 30, now: periods.Instant = None) -> dict[str, Any]:
+def build_report(store: Store, days: int = 30, now: periods.Instant = None) -> dict[str, Any]:
     """Totals, breakdowns, top users and anchors, and the daily trend over the ``days`` days ending today."""
     rng, dates = periods.last_days(store.tz, days, now)
     s = queries.summarize(store, rng)

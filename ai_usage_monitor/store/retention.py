@@ -25,6 +25,7 @@ from ai_usage_monitor.store.periods import day_start
 
 if TYPE_CHECKING:
     from ai_usage_monitor.config import Settings
+    from ai_usage_monitor.store.backend import Store
     from ai_usage_monitor.store.index import UsageStore
 
 __all__ = ["RetentionReport", "RetentionScheduler", "apply_retention", "index_cutoff", "start_retention"]
@@ -159,10 +160,15 @@ class RetentionScheduler:
             self._thread.join()
 
 
-def start_retention(store: UsageStore) -> RetentionScheduler | None:
-    """The running server's retention, when a retention setting is on and the store may change the index."""
+def start_retention(store: Store) -> RetentionScheduler | None:
+    """The running server's retention, when a retention setting is on and the store is a local index it may
+    change (a ClickHouse store keeps its own retention: ``clickhouse/store.py``)."""
+    from ai_usage_monitor.store.index import UsageStore
+
     settings = store.settings
-    if not (settings.retention_days or settings.index_retention_days) or store.mode == "read_only":
+    if not (settings.retention_days or settings.index_retention_days) or not isinstance(store, UsageStore):
+        return None
+    if store.mode == "read_only":
         return None
     scheduler = RetentionScheduler(store)
     scheduler.start()

@@ -11,7 +11,7 @@ from ai_usage_monitor.store import periods, queries
 from ai_usage_monitor.store.queries import Filters, Summary, TimeRange
 
 if TYPE_CHECKING:
-    from ai_usage_monitor.store.index import UsageStore
+    from ai_usage_monitor.store.backend import Store
 
 __all__ = [
     "UsageSummary",
@@ -86,19 +86,19 @@ class UsageSummary:
         }
 
 
-def _local(store: UsageStore, t: float | None) -> datetime | None:
+def _local(store: Store, t: float | None) -> datetime | None:
     return None if t is None else datetime.fromtimestamp(t, store.tz)
 
 
 def _summary(
-    store: UsageStore, period: str, rng: TimeRange, label: dict[str, Any], filters: Filters | None
+    store: Store, period: str, rng: TimeRange, label: dict[str, Any], filters: Filters | None
 ) -> UsageSummary:
     summary = queries.summarize(store, rng, filters)
     return UsageSummary(period, _local(store, rng.start), _local(store, rng.end), summary, label)
 
 
 def hourly_summary(
-    store: UsageStore, hours_ago: int = 0, now: periods.Instant = None, filters: Filters | None = None
+    store: Store, hours_ago: int = 0, now: periods.Instant = None, filters: Filters | None = None
 ) -> UsageSummary:
     """The clock hour ``hours_ago`` hours back (0: the current one) in the configured time zone."""
     rng = periods.hour_range(store.tz, hours_ago, now)
@@ -107,7 +107,7 @@ def hourly_summary(
 
 
 def daily_summary(
-    store: UsageStore, days_ago: int = 0, now: periods.Instant = None, filters: Filters | None = None
+    store: Store, days_ago: int = 0, now: periods.Instant = None, filters: Filters | None = None
 ) -> UsageSummary:
     """The calendar day ``days_ago`` days back (0: today) in the configured time zone."""
     rng, day = periods.day_range(store.tz, days_ago, now)
@@ -115,7 +115,7 @@ def daily_summary(
 
 
 def monthly_summary(
-    store: UsageStore,
+    store: Store,
     year: int | None = None,
     month: int | None = None,
     now: periods.Instant = None,
@@ -129,7 +129,7 @@ def monthly_summary(
     return _summary(store, "monthly", rng, {"year": year, "month": month}, filters)
 
 
-def session_summary(store: UsageStore, session_id: str, filters: Filters | None = None) -> UsageSummary:
+def session_summary(store: Store, session_id: str, filters: Filters | None = None) -> UsageSummary:
     """Every call of one session, whenever it happened (and matching ``filters``)."""
     s = queries.summarize(store, None, replace(filters or Filters(), session_id=session_id))
     return UsageSummary(
@@ -141,7 +141,7 @@ def session_summary(store: UsageStore, session_id: str, filters: Filters | None 
     )
 
 
-def session_stats(store: UsageStore, session_id: str) -> dict[str, Any]:
+def session_stats(store: Store, session_id: str) -> dict[str, Any]:
     """The original doc's session dict: ``calls``, ``tokens``, ``cost`` and more."""
     u = session_summary(store, session_id)
     s = u.summary
@@ -163,7 +163,7 @@ def session_stats(store: UsageStore, session_id: str) -> dict[str, Any]:
 
 
 def current_stats(
-    store: UsageStore, now: periods.Instant = None, filters: Filters | None = None
+    store: Store, now: periods.Instant = None, filters: Filters | None = None
 ) -> dict[str, Any]:
     """``/stats/current``: the current clock hour and today, in the configured time zone."""
     hour = queries.summarize(store, periods.hour_range(store.tz, 0, now), filters)
@@ -187,7 +187,7 @@ def current_stats(
 
 
 def top_users(
-    store: UsageStore, limit: int = 100, days: int = 30, now: periods.Instant = None
+    store: Store, limit: int = 100, days: int = 30, now: periods.Instant = None
 ) -> list[dict[str, Any]]:
     """Users ranked by cost over the ``days`` calendar days ending today: ``user_id, calls, tokens, cost``."""
     rng, _ = periods.last_days(store.tz, days, now)
@@ -195,7 +195,7 @@ def top_users(
 
 
 def cost_trend_days(
-    store: UsageStore, days: int = 7, now: periods.Instant = None, filters: Filters | None = None
+    store: Store, days: int = 7, now: periods.Instant = None, filters: Filters | None = None
 ) -> list[dict[str, Any]]:
     """Cost per calendar day over the ``days`` days ending today, every day present (0 when none)."""
     _, dates = periods.last_days(store.tz, days, now)

@@ -1,6 +1,7 @@
 """A fixed set of records around the hour, day and month boundaries of Asia/Shanghai, from two services
 (and one record written before records named theirs), and the real app over them (through its lifespan, so
-the store is opened, indexed and tailed as in production)."""
+the store is opened, indexed and tailed as in production) — once on the local DuckDB index and once on a
+real ClickHouse server the same JSONL was loaded into."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ai_usage_monitor.api import create_app
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.records import UsageRecord
 from tests.api.helpers import SHANGHAI, local_client, settle_clock
+from tests.support.clickhouse import ClickHouseServer, load_jsonl
 from tests.support.records import write_records
 
 _ids = itertools.count()
@@ -164,6 +166,8 @@ class Dataset:
     records: list[UsageRecord]
     settings: Settings
     client: TestClient
+    #: ``duckdb`` or ``clickhouse``: the store backend the app answers from
+    backend: str = "duckdb"
 
 
 def settings_for(root: Path, **overrides: Any) -> Settings:
@@ -180,12 +184,21 @@ def settings_for(root: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
+#: The store backends every test of the ``dataset`` fixture runs on.
+BACKENDS = ("duckdb", "clickhouse")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def dataset(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
     root = tmp_path_factory.mktemp("api")
     now = settle_clock(margin=60.0)
     records = boundary_records(now)
     settings = settings_for(root)
     write_records(settings.records_dir, records, SHANGHAI)
+    if request.param == "clickhouse":
+        server: ClickHouseServer = request.getfixturevalue("clickhouse_server")
+        url = server.url(server.new_database("api"))
+        assert load_jsonl(url, settings.records_dir) == len(records)
+        settings = settings_for(root, store=url)
     with local_client(create_app(settings)) as client:
-        yield Dataset(now=now, records=records, settings=settings, client=client)
+        yield Dataset(now=now, records=records, settings=settings, client=client, backend=request.param)

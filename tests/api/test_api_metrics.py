@@ -101,7 +101,10 @@ def test_unpriced_and_store_gauges(dataset: Dataset) -> None:
     assert found["ai_usage_last_record_timestamp_seconds"][0].value == approx(
         max(r.timestamp for r in dataset.records)
     )
-    assert found["ai_usage_store_lag_seconds"][0].value >= 0
+    if dataset.backend == "duckdb":
+        assert found["ai_usage_store_lag_seconds"][0].value >= 0
+    else:  # ClickHouse has no index to lag behind (the shipper reports its own lag)
+        assert "ai_usage_store_lag_seconds" not in found
 
 
 def _cumulative(values: Iterable[float], bounds: Sequence[float]) -> list[float]:

@@ -78,18 +78,40 @@ def test_docker_compose_config_is_valid(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _documented_port(service: str, port: str) -> tuple[str, str, str]:
+    """``127.0.0.1:${VARIABLE:-number}:inside`` listed in docs/operations.md's ports table."""
+    docs = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    match = re.fullmatch(r"127\.0\.0\.1:\$\{(\w+):-(\d+)\}:(\d+)", port)
+    assert match, f"{service}: {port} must be published on 127.0.0.1, its number in a variable"
+    variable, number, inside = match.groups()
+    assert f"| {number} | `{variable}` |" in docs, f"{service}: port {number} not documented"
+    return variable, number, inside
+
+
+def test_compose_clickhouse_profile_ships_the_records_folder_and_serves_from_clickhouse() -> None:
+    compose = load_yaml(ROOT / "docker-compose.yml")
+    profiled = {name: s for name, s in compose["services"].items() if "profiles" in s}
+    assert set(profiled) == {"clickhouse", "shipper", "monitor-clickhouse"}
+    for name, service in profiled.items():
+        assert service["profiles"] == ["clickhouse"]
+        for port in service["ports"]:
+            _documented_port(name, port)
+    shipper, monitor = profiled["shipper"], profiled["monitor-clickhouse"]
+    assert "exec ai-usage-monitor ship" in " ".join(shipper["command"])
+    assert shipper["volumes"] == compose["services"]["monitor"]["volumes"][1:]  # the same records folder
+    assert shipper["environment"]["AI_USAGE_STORE"] == monitor["environment"]["AI_USAGE_STORE"]
+    assert monitor["environment"]["AI_USAGE_STORE"].startswith("clickhouse://")
+    assert "clickhouse-data:/var/lib/clickhouse" in profiled["clickhouse"]["volumes"]
+
+
 def test_compose_runs_the_four_services_with_volumes_and_documented_ports() -> None:
     compose = load_yaml(ROOT / "docker-compose.yml")
-    services = compose["services"]
+    services = {name: s for name, s in compose["services"].items() if "profiles" not in s}
     assert set(services) == {"monitor", "prometheus", "alertmanager", "grafana"}
-    docs = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     for name, service in services.items():
         for port in service["ports"]:
-            match = re.fullmatch(r"127\.0\.0\.1:\$\{(\w+):-(\d+)\}:(\d+)", port)
-            assert match, f"{name}: {port} must be published on 127.0.0.1, its number in a variable"
-            variable, number, inside = match.groups()
+            _variable, number, inside = _documented_port(name, port)
             assert number == inside, port
-            assert f"| {number} | `{variable}` |" in docs, f"{name}: port {number} not documented"
         named = [v.split(":")[0] for v in service.get("volumes", []) if not v.startswith((".", "/", "$"))]
         assert named, f"{name} keeps no data in a volume"
         assert set(named) <= set(compose["volumes"])

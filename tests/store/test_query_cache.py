@@ -47,6 +47,13 @@ class Indexed:
         return batch
 
 
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    """``NOW`` as each test starts: the module may have been imported in an earlier clock hour."""
+    global NOW
+    NOW = time.time()
+
+
 @pytest.fixture
 def indexed(tmp_path: Path) -> Iterator[Indexed]:
     settings = settings_for(tmp_path)

@@ -25,7 +25,7 @@ from ai_usage_monitor.api.schemas import (
 )
 from ai_usage_monitor.bounds import NAME_MAX_CHARS
 from ai_usage_monitor.exporter.drops import read_ledgers, summarize_drops
-from ai_usage_monitor.store.index import UsageStore
+from ai_usage_monitor.store.backend import Store
 from ai_usage_monitor.store.periods import day_range, hour_range, last_days, month_range
 from ai_usage_monitor.store.queries import (
     Dimension,
@@ -122,7 +122,7 @@ def dashboard(store: StoreDep, filters: FiltersDep, range_key: DashboardRangeKey
     )
 
 
-def _picker_services(store: UsageStore) -> list[str]:
+def _picker_services(store: Store) -> list[str]:
     """The services the page's picker offers: the most costly of all time, a name too long to serve left
     out (a cut name would filter nothing)."""
     rows = ranking(store, "service", None, SERVICE_ROWS)

@@ -1,0 +1,173 @@
+"""A ClickHouse connection over the native protocol (``clickhouse-driver``): one client per thread, the
+server's version, statements sent with their parameters already inlined (see ``bind``), so what the server
+runs is one plain SQL text that tests can replay elsewhere."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from ai_usage_monitor.store_url import StoreURL, redact_url
+
+__all__ = ["ClickHouseClient", "StoreUnavailable", "bind", "literal", "observe_statements"]
+
+# The driver logs a failed connection with its traceback; the caller reports it as one line instead (an app
+# that configures logging still sees the driver's records through its own handlers).
+logging.getLogger("clickhouse_driver").addHandler(logging.NullHandler())
+
+#: Called with every statement text a ``ClickHouseClient`` sends (tests replay them on chdb).
+_observers: list[Callable[[str], None]] = []
+_PLACEHOLDER = re.compile(r"\?|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class StoreUnavailable(RuntimeError):
+    """The ClickHouse store cannot be reached or refused us; the message never holds the password."""
+
+
+@contextlib.contextmanager
+def observe_statements(observer: Callable[[str], None]) -> Iterator[None]:
+    """Call ``observer`` with each statement sent while the block runs."""
+    _observers.append(observer)
+    try:
+        yield
+    finally:
+        _observers.remove(observer)
+
+
+def literal(value: Any) -> str:
+    """``value`` as a ClickHouse literal that old and current servers read alike (booleans as 1 / 0)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    raise TypeError(f"no ClickHouse literal for {type(value).__name__}")
+
+
+def bind(sql: str, params: Sequence[Any] | Mapping[str, Any] | None) -> str:
+    """``sql`` with its ``?`` (positional) or ``$name`` (named) parameters replaced by literals."""
+    if not params:
+        return sql
+    if isinstance(params, Mapping):
+        named = params
+        return _PLACEHOLDER.sub(lambda m: literal(named[m.group(1)]) if m.group(1) else m.group(0), sql)
+    values = iter(params)
+    return _PLACEHOLDER.sub(lambda m: literal(next(values)) if m.group(1) is None else m.group(0), sql)
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from clickhouse_driver import errors
+
+    return (errors.Error, OSError, EOFError)
+
+
+class ClickHouseClient:
+    """Connections to one ClickHouse database; thread-safe (a driver client per thread)."""
+
+    def __init__(
+        self,
+        url: StoreURL,
+        *,
+        database: str | None = None,
+        connect_timeout: float = 5.0,
+        send_receive_timeout: float = 300.0,
+    ) -> None:
+        self.url = url
+        self.database = url.database if database is None else database
+        self._connect_timeout = connect_timeout
+        self._timeout = send_receive_timeout
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _new_client(self) -> Any:
+        from clickhouse_driver import Client
+
+        return Client(
+            host=self.url.host,
+            port=self.url.port,
+            user=self.url.user,
+            password=self.url.password,
+            database=self.database,
+            connect_timeout=self._connect_timeout,
+            send_receive_timeout=self._timeout,
+            sync_request_timeout=self._connect_timeout,
+        )
+
+    def _client(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            if self._closed:
+                raise RuntimeError("the ClickHouse store is closed")
+            client = self._new_client()
+            with self._lock:
+                self._clients.append(client)
+            self._local.client = client
+        return client
+
+    @staticmethod
+    def _notify(sql: str) -> None:
+        for observer in list(_observers):
+            observer(sql)
+
+    def execute(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run ``sql`` (parameters inlined by ``bind``) and return every row."""
+        text = bind(sql, params)
+        self._notify(text)
+        rows: list[tuple[Any, ...]] = self._client().execute(text)
+        return rows
+
+    def stream(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, block_rows: int = 10_000
+    ) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``sql`` read lazily, on a connection of their own."""
+        text = bind(sql, params)
+        self._notify(text)
+        client = self._new_client()
+        try:
+            yield from client.execute_iter(text, settings={"max_block_size": block_rows})
+        finally:
+            client.disconnect()
+
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Insert ``rows`` (values in ``columns`` order) in one native INSERT."""
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES"
+        self._notify(sql)
+        self._client().execute(sql, rows if isinstance(rows, list) else list(rows))
+
+    def server_version(self) -> tuple[int, ...]:
+        """The server's release, e.g. ``(18, 16, 1)``."""
+        text = str(self.execute("SELECT version()")[0][0])
+        return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+    def check(self) -> tuple[int, ...]:
+        """Connect and return the server version; ``StoreUnavailable`` (one line) when that fails."""
+        try:
+            return self.server_version()
+        except _errors() as exc:
+            reason = (
+                redact_url(" ".join(str(exc).split("Stack trace")[0].split()))[:300] or type(exc).__name__
+            )
+            raise StoreUnavailable(f"cannot use the ClickHouse store {self.url.redacted}: {reason}") from None
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.disconnect()

@@ -1,0 +1,189 @@
+"""``ClickHouseStore``: the ``Store`` interface over a ClickHouse ``records`` table that shippers fill.
+
+There are no ingest batches to fold forward: an aggregate is computed whole and reused for
+``CACHE_SECONDS`` (the dashboard asks every 5 s and Prometheus every 15 s, so each costs one query per
+interval, and new records show up within a second). Totals read ``FINAL``: exact while duplicates still
+wait for a merge.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar, cast
+
+from ai_usage_monitor.config import Settings
+from ai_usage_monitor.store.backend import Progress
+from ai_usage_monitor.store.cache import Fold
+from ai_usage_monitor.store.clickhouse.client import ClickHouseClient, StoreUnavailable
+from ai_usage_monitor.store.clickhouse.schema import TTL_MIN_VERSION, apply_retention
+from ai_usage_monitor.store.dialect import CLICKHOUSE, Dialect
+from ai_usage_monitor.store_url import parse_store_url
+
+__all__ = ["CACHE_SECONDS", "RETENTION_EVERY", "TICK_SECONDS", "ClickHouseStore"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: Seconds an aggregate computed by ClickHouse is answered from memory before it is asked again.
+CACHE_SECONDS = 1.0
+#: Aggregates kept at most (least recently used dropped first).
+MAX_CACHED = 256
+#: On a server without TTLs, seconds between two drops of months past the retention (``refresh``).
+RETENTION_EVERY = 3600.0
+#: Seconds between two ``refresh`` calls of a tailing store.
+TICK_SECONDS = 60.0
+
+
+class ClickHouseStore:
+    """Queries answered by ClickHouse; thread-safe (a connection per thread)."""
+
+    mode = "clickhouse"
+
+    def __init__(self, settings: Settings, client: ClickHouseClient, server_version: tuple[int, ...]) -> None:
+        self.settings = settings
+        self.tz = settings.tz
+        self.client = client
+        self.server_version = server_version
+        self._cache: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._last_refresh: float | None = None
+        self._last_retention = 0.0
+        self._last_error: str | None = None
+        self._tail_thread: threading.Thread | None = None
+        self._tail_stop = threading.Event()
+        self._closed = False
+
+    @classmethod
+    def open(cls, settings: Settings) -> ClickHouseStore:
+        """Connect to ``settings.store`` and check its ``records`` table; ``StoreUnavailable`` otherwise."""
+        assert settings.store
+        client = ClickHouseClient(parse_store_url(settings.store))
+        try:
+            version = client.check()
+            found = client.execute(
+                "SELECT count() FROM system.tables WHERE database = ? AND name = 'records'", [client.database]
+            )
+            if not found[0][0]:
+                raise StoreUnavailable(
+                    f"the ClickHouse store {client.url.redacted} has no records table yet: "
+                    "create it with 'ai-usage-monitor store migrate'"
+                )
+        except BaseException:
+            client.close()
+            raise
+        return cls(settings, client, version)
+
+    @property
+    def dialect(self) -> Dialect:
+        return CLICKHOUSE
+
+    def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        return self.client.execute(sql, cast("list[Any] | Mapping[str, Any] | None", params))
+
+    def stream(self, sql: str, params: Any = None) -> Iterator[tuple[Any, ...]]:
+        return self.client.stream(sql, cast("list[Any] | Mapping[str, Any] | None", params))
+
+    def incremental(self, key: Hashable, fold: Fold[T], *, keep: bool = True, recomputes: bool = False) -> T:
+        """``fold(0, 1, None)``, the whole aggregate, reused for ``CACHE_SECONDS`` (``keep`` and
+        ``recomputes`` matter to the DuckDB index's folding only)."""
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None and now - hit[0] < CACHE_SECONDS:
+                self._cache.move_to_end(key)
+                return cast(T, hit[1])
+        value = fold(0, 1, None)
+        with self._cache_lock:
+            self._cache[key] = (now, value)
+            self._cache.move_to_end(key)
+            while len(self._cache) > MAX_CACHED:
+                self._cache.popitem(last=False)
+        return value
+
+    def refresh(self, progress: Progress | None = None) -> int:
+        """Nothing to read (shippers insert); on a server without TTLs, drop months past the retention now
+        and then. Returns 0."""
+        days = self.settings.index_retention_days
+        now = time.time()
+        without_ttl = self.server_version < TTL_MIN_VERSION
+        if days > 0 and without_ttl and now - self._last_retention >= RETENTION_EVERY:
+            self._last_retention = now
+            try:
+                for line in apply_retention(self.client, self.client.database, days, False, now):
+                    log.info("ClickHouse store: %s", line)
+            except Exception as exc:
+                log.warning("ClickHouse store: dropping months past the retention failed: %s", exc)
+        self._last_refresh = now
+        return 0
+
+    def start_tailing(self) -> None:
+        """Call ``refresh`` every ``TICK_SECONDS`` on a daemon thread (the retention of an old server)."""
+        if self._tail_thread is not None and self._tail_thread.is_alive():
+            return
+        self._tail_stop.clear()
+        self._tail_thread = threading.Thread(target=self._tail_loop, name="ai-usage-clickhouse", daemon=True)
+        self._tail_thread.start()
+
+    def _tail_loop(self) -> None:
+        while not self._tail_stop.wait(TICK_SECONDS):
+            self.refresh()
+
+    def stop_tailing(self) -> None:
+        self._tail_stop.set()
+        thread, self._tail_thread = self._tail_thread, None
+        if thread is not None:
+            thread.join()
+
+    def _counts(self, _after: int, _upto: int, _previous: object) -> tuple[int, int, float | None]:
+        (records, newest), (stored,) = (
+            self.query("SELECT count(), max(ts) FROM records FINAL")[0],
+            self.query("SELECT count() FROM records")[0],
+        )
+        return int(records), int(stored) - int(records), (float(newest) if records else None)
+
+    def health(self) -> dict[str, Any]:
+        """The ``/health`` shape: records (de-duplicated), and rows still to be merged away as duplicates."""
+        records = duplicates = 0
+        newest: float | None = None
+        status = "closed" if self._closed else "ok"
+        if not self._closed:
+            try:
+                records, duplicates, newest = self.incremental(("health",), self._counts)
+                self._last_error = None
+            except Exception as exc:
+                reason = " ".join(str(exc).split("Stack trace")[0].split())[:300]
+                status, self._last_error = "error", f"{type(exc).__name__}: {reason}"
+        return {
+            "status": status,
+            "records_indexed": records,
+            "corrupt_lines": 0,
+            "duplicate_records": duplicates,
+            "pending_partial_lines": 0,
+            "files": 0,
+            "lag_seconds": None,
+            "last_refresh": self._last_refresh,
+            "last_record_timestamp": newest,
+            "index_path": None,
+            "mode": self.mode,
+            "tailing": self._tail_thread is not None and self._tail_thread.is_alive(),
+            "last_error": self._last_error,
+        }
+
+    def close(self) -> None:
+        if not self._closed:
+            self.stop_tailing()
+            self._closed = True
+            self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
