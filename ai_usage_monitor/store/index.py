@@ -36,6 +36,7 @@ from ai_usage_monitor.store.backend import Progress
 from ai_usage_monitor.store.cache import Fold, FoldCache
 from ai_usage_monitor.store.day_files import GZ_SUFFIX, GzInfo, gunzip_range, gz_head, gz_info
 from ai_usage_monitor.store.dialect import DUCKDB, Dialect
+from ai_usage_monitor.store.queries import expired_counters
 from ai_usage_monitor.store.schema import READ_COLUMNS, SCHEMA_SQL, SCHEMA_VERSION, ingest_select
 
 __all__ = ["GZ_RECORD_FILE_RE", "RECORD_FILE_RE", "Progress", "UsageStore"]
@@ -310,6 +311,8 @@ class UsageStore:
             _process_lock(str(self._db_file.resolve())) if self.mode != "memory" else threading.Lock()
         )
         self._local = threading.local()
+        #: ``expired``'s answers, read from ``meta`` on first use
+        self._expired: dict[str, Any] | None = None
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
         self._tail_thread: threading.Thread | None = None
@@ -841,6 +844,7 @@ class UsageStore:
             cur.execute("BEGIN")
             cur.execute("DROP TABLE records; DROP TABLE files; DROP TABLE meta")
             cur.execute("COMMIT")
+            self._expired = None
             self._ensure_schema()
             self._invalidate()
             if self.mode == "file":
@@ -861,6 +865,11 @@ class UsageStore:
                 return int(count)
             cur.execute("BEGIN")
             try:
+                # what the rows added to /metrics' counters stays counted (in ``meta``), so none goes down
+                expired = expired_counters(self, cutoff)
+                for name, acc in expired.items():
+                    cur.execute("DELETE FROM meta WHERE key = ?", [_EXPIRED_KEY + name])
+                    cur.execute("INSERT INTO meta VALUES (?, ?)", [_EXPIRED_KEY + name, _dump_acc(acc)])
                 cur.execute(
                     "UPDATE files SET records = files.records - gone.n FROM "
                     "(SELECT file_id, count(*) AS n FROM records WHERE ts < ? GROUP BY file_id) AS gone "
@@ -872,9 +881,18 @@ class UsageStore:
             except BaseException:
                 _rollback(cur)
                 raise
+            self._expired = expired
             self._invalidate()
             self.rows_expired += int(count)
         return int(count)
+
+    def expired(self, name: str) -> Any:
+        """What rows dropped by retention had added to the all-time counter aggregate ``name``
+        (``queries.expired_counters``); ``None`` when none was dropped."""
+        if self._expired is None:
+            rows = self.query("SELECT key, value FROM meta WHERE starts_with(key, ?)", [_EXPIRED_KEY])
+            self._expired = {key[len(_EXPIRED_KEY) :]: _load_acc(value) for key, value in rows}
+        return self._expired.get(name)
 
     # ---------------------------------------------------------------- tailing
     def start_tailing(self) -> None:
@@ -978,6 +996,18 @@ def _head_of(path: Path) -> bytes:
 def _holds(info: GzInfo, state: _FileState) -> bool:
     """Whether a gzip file with content ``info`` starts with what was read of the file ``state``."""
     return info.length >= state.offset and info.head[: len(state.head)] == state.head
+
+
+#: ``meta`` keys holding ``expired``'s aggregates
+_EXPIRED_KEY = "expired:"
+
+
+def _dump_acc(acc: dict[tuple[Any, ...], Any]) -> str:
+    return orjson.dumps([[list(key), value] for key, value in acc.items()]).decode()
+
+
+def _load_acc(text: str) -> dict[tuple[Any, ...], Any]:
+    return {tuple(key): value for key, value in orjson.loads(text)}
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:

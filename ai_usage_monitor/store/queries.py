@@ -35,6 +35,7 @@ __all__ = [
     "cost_trend",
     "daily_costs",
     "duration_histogram",
+    "expired_counters",
     "hourly_costs",
     "iter_records",
     "latency_by_model",
@@ -529,6 +530,34 @@ def metric_totals(
         if label not in ("user_id", "anchor_id"):
             raise ValueError(f"extra label must be user_id or anchor_id, got {label!r}")
     names = ("provider", "model", "function", "status", *extras)
+    totals = store.incremental(("metric_totals", extras), _counting(store, _metric_sums(store, extras)))
+    return [
+        {**dict(zip(names, key, strict=True)), **dict(zip(_METRIC_SUMS, sums, strict=True))}
+        for key, sums in sorted(totals.items())
+    ]
+
+
+#: ``add(rows, params, previous)``: ``previous`` (an all-time /metrics aggregate) plus the rows matching the
+#: SQL condition ``rows``; with its name in the store's ledger of dropped rows (``Store.expired``).
+_Adder = tuple[str, Callable[[str, dict[str, Any], _Acc | None], _Acc]]
+
+
+def _counting(store: Store, adder: _Adder) -> Callable[[int, int, _Acc | None], _Acc]:
+    """The fold of an all-time counter aggregate: it starts from what rows dropped by retention had added, so
+    /metrics counters never go down (a drop would read as a counter reset to Prometheus)."""
+    name, add = adder
+    d = store.dialect
+
+    def fold(after: int, upto: int, previous: _Acc | None) -> _Acc:
+        if previous is None:
+            previous = store.expired(name)
+        return add(d.new_rows, {"after": after, "upto": upto}, previous)
+
+    return fold
+
+
+def _metric_sums(store: Store, extras: tuple[str, ...]) -> _Adder:
+    names = ("provider", "model", "function", "status", *extras)
     keys = ", ".join(
         ("CASE WHEN success THEN 'ok' ELSE 'error' END" if name == "status" else f"coalesce({name}, '')")
         + f" AS k{i}"
@@ -537,14 +566,14 @@ def metric_totals(
     group = ", ".join(f"k{i}" for i in range(len(names)))
     d = store.dialect
 
-    def fold(after: int, upto: int, previous: _Acc | None) -> _Acc:
+    def add(rows_sql: str, params: dict[str, Any], previous: _Acc | None) -> _Acc:
         totals = dict(previous or {})
         rows = store.query(
             f"""SELECT {keys}, count(*),
                        coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
                        coalesce(sum(cached_tokens), 0), coalesce(sum(reasoning_tokens), 0), sum(cost)
-                FROM {d.records} WHERE {d.new_rows} GROUP BY {group}""",
-            {"after": after, "upto": upto},
+                FROM {d.records} WHERE {rows_sql} GROUP BY {group}""",
+            params,
         )
         for row in rows:
             key, sums = tuple(row[: len(names)]), row[len(names) :]
@@ -552,11 +581,7 @@ def metric_totals(
             totals[key] = [a + b for a, b in zip(old, sums, strict=True)] if old else list(sums)
         return totals
 
-    totals = store.incremental(("metric_totals", extras), fold)
-    return [
-        {**dict(zip(names, key, strict=True)), **dict(zip(_METRIC_SUMS, sums, strict=True))}
-        for key, sums in sorted(totals.items())
-    ]
+    return f"metric_totals:{','.join(extras)}", add
 
 
 def _bucket_sql(value: str, buckets: Sequence[float]) -> tuple[str, dict[str, float]]:
@@ -565,22 +590,21 @@ def _bucket_sql(value: str, buckets: Sequence[float]) -> tuple[str, dict[str, fl
     return f"CASE {whens} ELSE {len(buckets)} END", {f"b{i}": float(b) for i, b in enumerate(buckets)}
 
 
-def _histogram(
-    store: Store, name: str, buckets: Sequence[float], labels: Sequence[str], source: str
-) -> list[dict[str, Any]]:
-    """All-time histogram of ``v`` from ``source`` (a SELECT of columns ``l0, l1, …`` for ``labels`` and
-    ``v`` over the rows of ``dialect.new_rows``), one row per label combination."""
-    bounds = tuple(float(b) for b in buckets)
+def _histogram_sums(
+    store: Store, name: str, bounds: tuple[float, ...], labels: Sequence[str], source: str
+) -> _Adder:
+    """Adds to a histogram of ``v`` from ``source`` (a SELECT of columns ``l0, l1, …`` for ``labels`` and
+    ``v`` over the rows of the condition ``{rows}``), one entry per label combination."""
     if list(bounds) != sorted(bounds):
         raise ValueError("histogram buckets must be increasing")
     bucket_sql, bucket_params = _bucket_sql("v", bounds)
     columns = ", ".join(f"l{i}" for i in range(len(labels)))
-    sql = f"""SELECT {columns}, {bucket_sql} AS b, count(*), sum(v)
-              FROM ({source}) WHERE v IS NOT NULL GROUP BY {columns}, b"""
 
-    def fold(after: int, upto: int, previous: _Acc | None) -> _Acc:
+    def add(rows_sql: str, params: dict[str, Any], previous: _Acc | None) -> _Acc:
         acc: _Acc = {k: [list(v[0]), v[1], v[2]] for k, v in (previous or {}).items()}
-        for row in store.query(sql, {"after": after, "upto": upto, **bucket_params}):
+        sql = f"""SELECT {columns}, {bucket_sql} AS b, count(*), sum(v)
+                  FROM ({source.format(rows=rows_sql)}) WHERE v IS NOT NULL GROUP BY {columns}, b"""
+        for row in store.query(sql, {**params, **bucket_params}):
             key = tuple(row[: len(labels)])
             b, count, total = row[len(labels) :]
             entry = acc.setdefault(key, [[0] * (len(bounds) + 1), 0.0, 0])
@@ -589,11 +613,59 @@ def _histogram(
             entry[2] += count
         return acc
 
-    acc = store.incremental((name, bounds), fold)
+    return f"{name}:{','.join(map(repr, bounds))}", add
+
+
+def _histogram(
+    store: Store, name: str, buckets: Sequence[float], labels: Sequence[str], source: str
+) -> list[dict[str, Any]]:
+    """All-time histogram of ``v`` from ``source`` (see ``_histogram_sums``), a row per label combination."""
+    bounds = tuple(float(b) for b in buckets)
+    acc = store.incremental(
+        (name, bounds), _counting(store, _histogram_sums(store, name, bounds, labels, source))
+    )
     return [
         {**dict(zip(labels, key, strict=True)), "counts": list(counts), "sum": total, "count": count}
         for key, (counts, total, count) in sorted(acc.items())
     ]
+
+
+_DURATION_LABELS = ("operation", "provider", "model", "error_type")
+#: every ``extra_labels`` /metrics may ask ``metric_totals`` for (settings ``metrics_*_labels``)
+_EXTRA_LABEL_SETS: tuple[tuple[str, ...], ...] = ((), ("user_id",), ("anchor_id",), ("user_id", "anchor_id"))
+_TOKEN_LABELS = ("operation", "provider", "model", "token_type")
+
+
+def _duration_source(d: Dialect) -> str:
+    return f"""SELECT operation AS l0, provider AS l1, model AS l2,
+                      CASE WHEN success THEN '' ELSE coalesce(error_type, '_OTHER') END AS l3,
+                      duration_ms / 1000.0 AS v
+               FROM {d.records} WHERE {{rows}}"""
+
+
+def _token_source(d: Dialect) -> str:
+    return f"""SELECT operation AS l0, provider AS l1, model AS l2, 'input' AS l3,
+                      input_tokens AS v FROM {d.records} WHERE {{rows}}
+               UNION ALL
+               SELECT operation AS l0, provider AS l1, model AS l2, 'output' AS l3, output_tokens AS v
+               FROM {d.records} WHERE {{rows}}"""
+
+
+def expired_counters(store: Store, cutoff: float) -> dict[str, Any]:
+    """Every /metrics counter aggregate over the rows older than ``cutoff`` (Unix seconds), added to what
+    rows dropped earlier had added (``Store.expired``): what a store keeps when retention drops those rows."""
+    from ai_usage_monitor.exporter.prometheus import DURATION_BUCKETS, TOKEN_BUCKETS
+
+    d = store.dialect
+    adders = [
+        *(
+            _metric_sums(store, extras)
+            for extras in ((), ("user_id",), ("anchor_id",), ("user_id", "anchor_id"))
+        ),
+        _histogram_sums(store, "duration_histogram", DURATION_BUCKETS, _DURATION_LABELS, _duration_source(d)),
+        _histogram_sums(store, "token_histogram", TOKEN_BUCKETS, _TOKEN_LABELS, _token_source(d)),
+    ]
+    return {name: add("ts < $cutoff", {"cutoff": cutoff}, store.expired(name)) for name, add in adders}
 
 
 def duration_histogram(store: Store, buckets: Sequence[float]) -> list[dict[str, Any]]:
@@ -602,26 +674,13 @@ def duration_histogram(store: Store, buckets: Sequence[float]) -> list[dict[str,
     (non-cumulative count per bucket upper bound, plus one for +Inf), "sum", "count"}``.
 
     ``error_type`` is ``""`` for successful calls and ``"_OTHER"`` for failures that named none."""
-    d = store.dialect
-    source = f"""SELECT operation AS l0, provider AS l1, model AS l2,
-                        CASE WHEN success THEN '' ELSE coalesce(error_type, '_OTHER') END AS l3,
-                        duration_ms / 1000.0 AS v
-                 FROM {d.records} WHERE {d.new_rows}"""
-    labels = ("operation", "provider", "model", "error_type")
-    return _histogram(store, "duration_histogram", buckets, labels, source)
+    return _histogram(store, "duration_histogram", buckets, _DURATION_LABELS, _duration_source(store.dialect))
 
 
 def token_histogram(store: Store, buckets: Sequence[float]) -> list[dict[str, Any]]:
     """All-time ``gen_ai_client_token_usage`` data per (operation, provider, model, token_type
     ``input``|``output``): same row shape as :func:`duration_histogram` plus ``"token_type"``."""
-    d = store.dialect
-    source = f"""SELECT operation AS l0, provider AS l1, model AS l2, 'input' AS l3,
-                        input_tokens AS v FROM {d.records} WHERE {d.new_rows}
-                 UNION ALL
-                 SELECT operation AS l0, provider AS l1, model AS l2, 'output' AS l3, output_tokens AS v
-                 FROM {d.records} WHERE {d.new_rows}"""
-    labels = ("operation", "provider", "model", "token_type")
-    return _histogram(store, "token_histogram", buckets, labels, source)
+    return _histogram(store, "token_histogram", buckets, _TOKEN_LABELS, _token_source(store.dialect))
 
 
 def iter_records(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from ai_usage_monitor.records import UsageRecord
 from tests.api.helpers import SHANGHAI
@@ -160,7 +161,15 @@ def test_running_server_compresses_old_days_and_drops_old_rows(tmp_path: Path) -
         when = datetime.fromtimestamp(expired[0].timestamp, SHANGHAI)
         month = client.get("/api/ai_usage/stats/monthly", params={"year": when.year, "month": when.month})
         assert "expired-model" not in month.json()["by_model"]
-        assert 'model="expired-model"' not in client.get("/metrics").text
+        # /metrics counters keep what the dropped rows counted: none goes down
+        requests = {
+            sample.labels["model"]: sample.value
+            for family in text_string_to_metric_families(client.get("/metrics").text)
+            if family.name == "ai_usage_requests"
+            for sample in family.samples
+            if sample.name == "ai_usage_requests_total"
+        }
+        assert requests["expired-model"] == len(expired)
         daily = client.get("/api/ai_usage/stats/daily", params={"days_ago": 6}).json()
         assert round(daily["total_cost"], 9) == round(day_cost, 9)
         assert record_file(folder, SHANGHAI, expired[0].timestamp).exists()  # the JSONL stays the truth

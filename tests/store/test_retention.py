@@ -202,6 +202,53 @@ def test_old_rows_leave_the_index_and_are_not_read_again(tmp_path: Path) -> None
         assert totals(store)[0] == 40
 
 
+def counters(store: UsageStore) -> list[object]:
+    """Everything /metrics exposes as counters and histograms, for every label set it may ask for."""
+    from ai_usage_monitor.exporter.prometheus import DURATION_BUCKETS, TOKEN_BUCKETS
+
+    return [
+        *(queries.metric_totals(store, extras) for extras in ((), ("user_id", "anchor_id"), ("anchor_id",))),
+        queries.duration_histogram(store, DURATION_BUCKETS),
+        queries.token_histogram(store, TOKEN_BUCKETS),
+    ]
+
+
+def test_metrics_counters_keep_what_dropped_rows_counted(tmp_path: Path) -> None:
+    """Dropping old rows must not lower a /metrics counter: Prometheus would read a reset."""
+    settings = with_retention(settings_for(tmp_path), index_retention_days=31)
+    old = make_records(60, NOW - 50 * DAY, NOW - 35 * DAY, seed=5)
+    older = make_records(30, NOW - 90 * DAY, NOW - 80 * DAY, seed=6)
+    write_records(settings.records_dir, [*older, *old], settings.tz)
+    with UsageStore(settings) as store:
+        store.refresh()
+        before = counters(store)
+        assert store.drop_before(NOW - 60 * DAY) == 30  # two drops: the second adds to the first
+        assert apply_retention(settings, store, now=NOW).rows_dropped == 60
+        assert queries.summarize(store, None).calls == 0
+        assert _rounded(counters(store)) == _rounded(before)
+        new = make_records(10, NOW - DAY, NOW, seed=7)
+        write_records(settings.records_dir, new, settings.tz)
+        assert store.refresh() == 10
+        grown = counters(store)
+    with UsageStore(settings) as reopened:  # kept in the index, not in the process
+        assert _rounded(counters(reopened)) == _rounded(grown)
+    with UsageStore(settings_for(tmp_path / "all")) as everything:  # the same records, none dropped
+        write_records(everything.settings.records_dir, [*older, *old, *new], settings.tz)
+        everything.refresh()
+        assert _rounded(counters(everything)) == _rounded(grown)
+
+
+def _rounded(value: object) -> object:
+    """Floats to 9 digits: sums made in another order."""
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def test_budgets_read_gzipped_days(tmp_path: Path) -> None:
     settings = with_retention(settings_for(tmp_path), retention_days=1)
     local = time.localtime(NOW)

@@ -105,6 +105,11 @@ class ClickHouseStore:
                 self._cache.popitem(last=False)
         return value
 
+    def expired(self, name: str) -> Any:
+        """Nothing: a TTL or a dropped month takes its records out of /metrics' counters too
+        (docs/operations.md, "ClickHouse store", retention)."""
+        return None
+
     def refresh(self, progress: Progress | None = None) -> int:
         """Nothing to read (shippers insert); on a server without TTLs, drop months past the retention now
         and then. Returns 0."""
