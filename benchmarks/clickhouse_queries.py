@@ -34,13 +34,10 @@ from tests.support.clickhouse import start_clickhouse  # noqa: E402
 DAYS = store_bench.DAYS
 
 
-def generate_clickhouse(url: str, n: int, end: float) -> float:
-    """Migrate the store at ``url`` and fill ``records`` with ``n`` rows server-side; returns seconds."""
-    from ai_usage_monitor.store.clickhouse import ClickHouseClient, migrate
+def generator_sql(n: int, end: float) -> str:
+    """``INSERT INTO records … SELECT … FROM numbers(n)``: ``n`` rows over the ``DAYS`` days to ``end``."""
     from ai_usage_monitor.store.clickhouse.schema import insert_columns
-    from ai_usage_monitor.store_url import parse_store_url
 
-    client = ClickHouseClient(parse_store_url(url), send_receive_timeout=3600)
     start = end - DAYS * 86400
     h = "intHash32(number * {k})"
     values = {
@@ -77,15 +74,58 @@ def generate_clickhouse(url: str, n: int, end: float) -> float:
     missing = [c for c in columns if c not in values]
     if missing:
         raise SystemExit(f"no generator for the new columns {missing}: add them to generate_clickhouse")
+    select = ", ".join(f"{values[c]} AS {c}" for c in columns)
+    return f"INSERT INTO records ({', '.join(columns)}) SELECT {select} FROM numbers({n})"
+
+
+def generate_clickhouse(url: str, n: int, end: float) -> float:
+    """Migrate the store at ``url`` and fill ``records`` with ``n`` rows server-side; returns seconds."""
+    from ai_usage_monitor.store.clickhouse import ClickHouseClient, migrate
+    from ai_usage_monitor.store_url import parse_store_url
+
+    client = ClickHouseClient(parse_store_url(url), send_receive_timeout=3600)
     t0 = time.perf_counter()
     try:
         migrate(client)
-        select = ", ".join(f"{values[c]} AS {c}" for c in columns)
-        client.execute(f"INSERT INTO records ({', '.join(columns)}) SELECT {select} FROM numbers({n})")
+        client.execute(generator_sql(n, end))
         client.execute("OPTIMIZE TABLE records FINAL")
     finally:
         client.close()
     return time.perf_counter() - t0
+
+
+def statements_of(house: Any) -> dict[str, list[str]]:
+    """The SQL each query of the suite sends to ClickHouse (one uncached call each)."""
+    from ai_usage_monitor.store.clickhouse.client import observe_statements
+
+    out: dict[str, list[str]] = {}
+    for name, fn in store_bench.query_suite(house).items():
+        house._cache.clear()
+        with observe_statements(out.setdefault(name, []).append):
+            fn()
+    return out
+
+
+def time_on_chdb(workdir: Path, n: int, end: float, sql: dict[str, list[str]], repeat: int) -> dict[str, Any]:
+    """The same statements on chdb (the current engine, in-process) over the same rows: p50 per query."""
+    from chdb.session import Session
+
+    from ai_usage_monitor.store.clickhouse.schema import records_ddl
+
+    session = Session(str(workdir / "chdb"))
+    try:
+        session.query("CREATE DATABASE IF NOT EXISTS bench")
+        session.query("USE bench")
+        session.query(records_ddl("bench.records"))
+        session.query(generator_sql(n, end))
+        session.query("OPTIMIZE TABLE bench.records FINAL")
+        version = str(session.query("SELECT version()", "TabSeparated")).strip()
+        timed: dict[str, dict[str, float]] = {}
+        for name, statements in sql.items():
+            timed[name] = store_bench.timings(lambda s=statements: [session.query(q) for q in s], repeat)
+    finally:
+        session.close()
+    return {"version": version, "queries": timed}
 
 
 def time_suite(store: Any, forget: Any, repeat: int) -> dict[str, dict[str, float]]:
@@ -123,25 +163,25 @@ def measure(n: int, workdir: Path, repeat: int) -> dict[str, Any]:
         with open_store(Settings(store=url, timezone=store_bench.TZ)) as house:
             out["clickhouse"] = time_suite(house, house._cache.clear, repeat)  # type: ignore[attr-defined]
             out["clickhouse_version"] = ".".join(map(str, house.server_version))  # type: ignore[attr-defined]
+            sql = statements_of(house)
     finally:
         stop_process(server.process)
+    shutil.rmtree(workdir / "clickhouse", ignore_errors=True)
+    chdb = time_on_chdb(workdir, n, end, sql, repeat)
+    out["chdb"], out["chdb_version"] = chdb["queries"], chdb["version"]
     return out
+
+
+ENGINES = (("duckdb", "DuckDB"), ("clickhouse", "ClickHouse 18.16"), ("chdb", "chdb"))
 
 
 def table(results: dict[int, dict[str, Any]]) -> str:
     sizes = list(results)
-    columns = " | ".join(f"DuckDB {n:,} | ClickHouse {n:,}" for n in sizes)
-    rows = [f"| query (p50 ms, uncached) | {columns} |", "|---" * (1 + 2 * len(sizes)) + "|"]
+    columns = " | ".join(f"{label} {n:,}" for n in sizes for _, label in ENGINES)
+    rows = [f"| query (p50 ms, uncached) | {columns} |", "|---" * (1 + len(ENGINES) * len(sizes)) + "|"]
     for name in results[sizes[0]]["duckdb"]:
-        cells = []
-        for n in sizes:
-            r = results[n]
-            cells += [f"{r['duckdb'][name]['p50_ms']:.1f}", f"{r['clickhouse'][name]['p50_ms']:.1f}"]
+        cells = [f"{results[n][key][name]['p50_ms']:.1f}" for n in sizes for key, _ in ENGINES]
         rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    loads = []
-    for n in sizes:
-        loads += [f"{results[n]['duckdb_ingest_s']:.1f}", f"{results[n]['clickhouse_generate_s']:.1f}"]
-    rows.append("| load (s): JSONL ingest / INSERT SELECT | " + " | ".join(loads) + " |")
     return "\n".join(rows)
 
 
@@ -160,15 +200,17 @@ def main() -> None:
             results[n] = measure(n, Path(tmp), args.repeat)
     print()
     print(f"load average before: {load}, after: {os.getloadavg()}; cores: {os.cpu_count()}")
-    print(f"ClickHouse {results[args.records[0]]['clickhouse_version']}")
-    for n in args.records:
-        print(f"{n:,}: ClickHouse table {results[n]['clickhouse_mb']:.0f} MB")
+    first = results[args.records[0]]
+    print(f"ClickHouse server {first['clickhouse_version']}, chdb engine {first['chdb_version']}")
+    for n, r in results.items():
+        print(
+            f"{n:,}: ClickHouse table {r['clickhouse_mb']:.0f} MB; load: JSONL ingest into DuckDB "
+            f"{r['duckdb_ingest_s']:.1f} s, INSERT SELECT into ClickHouse {r['clickhouse_generate_s']:.1f} s"
+        )
     print(table(results))
     for n, r in results.items():
-        duck, house = (
-            statistics.median(v["p50_ms"] for v in r[k].values()) for k in ("duckdb", "clickhouse")
-        )
-        print(f"{n:,}: median of the p50s (ms): DuckDB {duck:.1f}, ClickHouse {house:.1f}")
+        medians = {label: statistics.median(v["p50_ms"] for v in r[key].values()) for key, label in ENGINES}
+        print(f"{n:,}: median of the p50s (ms):", ", ".join(f"{k} {v:.1f}" for k, v in medians.items()))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
 
 from ai_usage_monitor.store.cache import Combine, Groups, greatest, least, merge, plus
-from ai_usage_monitor.store.dialect import DUCKDB, Dialect
+from ai_usage_monitor.store.dialect import Dialect, utc_day
 from ai_usage_monitor.store.schema import decode_tags, tag_entry
 
 if TYPE_CHECKING:
@@ -132,20 +132,24 @@ _OVERFLOW: Final = Groups()
 
 
 def _where(
+    dialect: Dialect,
     rng: TimeRange | None,
     filters: Filters | None = None,
     *extra: str,
     batches: _Batches | None = None,
-    dialect: Dialect | None = None,
 ) -> tuple[str, list[Any]]:
-    """`` WHERE …`` of ``rng``, ``filters``, ``extra`` clauses and ingest ``batches`` (ignored by a
-    ``dialect`` without batches), and its parameters."""
+    """`` WHERE …`` of ``rng`` (and, for an engine that needs it, the UTC days it spans: see
+    ``Dialect.day_key``), ``filters``, ``extra`` clauses and ingest ``batches`` (ignored by an engine
+    without batches), and its parameters."""
     clauses: list[str] = list(extra)
     params: list[Any] = []
     if rng is not None:
         clauses.append("ts >= ? AND ts < ?")
         params += [rng.start, rng.end]
-    if batches is not None and (dialect is None or dialect.batches):
+        if dialect.day_key is not None:
+            clauses.append(f"{dialect.day_key} BETWEEN toDate(?) AND toDate(?)")
+            params += [utc_day(rng.start), utc_day(rng.end)]
+    if batches is not None and dialect.batches:
         clauses.append("batch > ? AND batch <= ?")
         params += list(batches)
     if filters is not None:
@@ -153,7 +157,7 @@ def _where(
             value = getattr(filters, f.name)
             if f.name == "tags":
                 for key, tag_value in value:
-                    clauses.append((dialect or DUCKDB).has_tag("tags"))
+                    clauses.append(dialect.has_tag("tags"))
                     params.append(tag_entry(key, tag_value))
             elif value is not None:
                 clauses.append(f"{f.name} = ?")
@@ -210,7 +214,7 @@ def _capped_groups(
     def run(batches: _Batches | None, previous: Groups | None) -> Groups:
         if previous is _OVERFLOW:
             return _OVERFLOW
-        where, params = _where(rng, filters, *extra, batches=batches, dialect=store.dialect)
+        where, params = _where(store.dialect, rng, filters, *extra, batches=batches)
         limit = MAX_CACHED_GROUPS + 1
         text = sql.format(where=where, records=store.dialect.records)
         acc = merge(previous, store.query(f"{text} LIMIT ?", [*select_params, *params, limit]), combine)
@@ -236,7 +240,7 @@ def _groups(
     """Every group of ``sql`` (see ``_capped_groups``), asked of the index in full when there are too many."""
     groups = _capped_groups(store, sql, combine, rng, filters, *extra, select_params=select_params)
     if groups is None:
-        where, params = _where(rng, filters, *extra, dialect=store.dialect)
+        where, params = _where(store.dialect, rng, filters, *extra)
         text = sql.format(where=where, records=store.dialect.records)
         groups = merge(None, store.query(text, [*select_params, *params]), combine)
     return groups
@@ -342,7 +346,7 @@ def ranking(
     if groups is not None:
         rows = groups.ranked(_by_cost)[: int(limit)]
     else:
-        where, params = _where(rng, filters, *extra, dialect=store.dialect)
+        where, params = _where(store.dialect, rng, filters, *extra)
         rows = store.query(
             select.format(where=where) + " ORDER BY sum(cost) DESC, count(*) DESC, k LIMIT ?",
             [*params, int(limit)],
@@ -483,7 +487,7 @@ def _newest_errors(
     columns = ", ".join("ts" if k == "timestamp" else k for k in _ERROR_KEYS)
 
     def run(batches: _Batches | None, previous: list[tuple[Any, ...]] | None) -> list[tuple[Any, ...]]:
-        where, params = _where(rng, filters, "NOT success", batches=batches, dialect=store.dialect)
+        where, params = _where(store.dialect, rng, filters, "NOT success", batches=batches)
         rows = store.query(
             f"SELECT {columns} FROM {store.dialect.records}{where} ORDER BY ts DESC LIMIT ?", [*params, limit]
         )
@@ -502,7 +506,7 @@ def latency_by_model(
     # Percentiles do not fold: a cached answer is computed again whenever new batches have arrived.
     def run(batches: _Batches | None, _previous: object) -> list[tuple[Any, ...]]:
         d = store.dialect
-        where, params = _where(rng, filters, batches=None if batches is None else (0, batches[1]), dialect=d)
+        where, params = _where(d, rng, filters, batches=None if batches is None else (0, batches[1]))
         return store.query(
             f"""SELECT model, count(*), avg(duration_ms), {d.quantiles("duration_ms", (0.5, 0.95))}
                 FROM {d.records}{where} GROUP BY model ORDER BY count(*) DESC, model""",
@@ -691,7 +695,7 @@ def iter_records(
     Only the indexed keys come back (``schema.INDEXED_FIELDS``, ``tags`` as a dict); ids stay in the JSONL."""
     from ai_usage_monitor.store.schema import INDEXED_FIELDS, RECORD_COLUMNS
 
-    where, params = _where(rng, filters, dialect=store.dialect)
+    where, params = _where(store.dialect, rng, filters)
     keys = tuple(INDEXED_FIELDS)
     d = store.dialect
     sql = f"SELECT {', '.join(RECORD_COLUMNS)} FROM {d.records}{where} ORDER BY ts"
@@ -714,7 +718,7 @@ AdviceCall = tuple[
 def advice_calls(store: Store, rng: TimeRange) -> Iterator[AdviceCall]:
     """Every call in ``rng`` as ``(provider, model, function, ts, input_tokens, output_tokens,
     cached_tokens, reasoning_tokens, cost, success, duration_ms)``, oldest first."""
-    where, params = _where(rng)
+    where, params = _where(store.dialect, rng)
     d = store.dialect
     sql = f"""SELECT coalesce(provider, ''), coalesce(model, ''), function, ts, input_tokens,
                      output_tokens, cached_tokens, reasoning_tokens, coalesce(cost, 0.0),
@@ -729,7 +733,7 @@ def advice_calls(store: Store, rng: TimeRange) -> Iterator[AdviceCall]:
 
 def model_traffic(store: Store, rng: TimeRange) -> dict[tuple[str, str], dict[str, Any]]:
     """``(provider, model)`` → ``{"calls", "success_rate", "avg_ms", "p50_ms"}`` over ``rng``."""
-    where, params = _where(rng)
+    where, params = _where(store.dialect, rng)
     d = store.dialect
     rows = store.query(
         f"""SELECT coalesce(provider, '') AS p, coalesce(model, '') AS m, count(*), {d.count_if("success")},

@@ -24,7 +24,7 @@ from ai_usage_monitor.store.clickhouse import (
     rows_from_lines,
 )
 from ai_usage_monitor.store.clickhouse import schema as ch_schema
-from ai_usage_monitor.store.clickhouse.client import literal
+from ai_usage_monitor.store.clickhouse.client import literal, observe_statements
 from ai_usage_monitor.store.index import UsageStore
 from ai_usage_monitor.store.schema import decode_tags
 from ai_usage_monitor.store_url import parse_store_url
@@ -238,3 +238,26 @@ def test_retention_statements_run_on_a_current_engine(tmp_path: Path) -> None:
         assert "TTL" not in runner.run("SHOW CREATE TABLE retention.records")
         runner.run(ch_schema.drop_month_sql("retention.records", 202608))
         assert runner.run("SELECT count() FROM retention.records").strip() == "0"
+
+
+def test_time_range_queries_use_the_primary_index(
+    clickhouse_url: str, clickhouse_server: ClickHouseServer
+) -> None:
+    """An old server infers nothing about the sorting key from ``ts`` bounds: the range queries also bound
+    the key's day expression, and the server refuses them if its index is unused (``force_primary_key``)."""
+    client = _client(clickhouse_url)
+    try:
+        migrate(client)
+        rows = [line_row(UsageRecord(timestamp=NOW - h * 3600).to_json_line()) for h in range(0, 200, 7)]
+        insert_records(client, [r for r in rows if r is not None])
+    finally:
+        client.close()
+    seen: list[str] = []
+    with open_store(Settings(store=clickhouse_url, timezone="UTC")) as store, observe_statements(seen.append):
+        rng = queries.TimeRange(NOW - 86400, NOW + 1)
+        assert queries.summarize(store, rng).calls == 4
+        queries.ranking(store, "model", queries.TimeRange(NOW - 86400, NOW - 3600), 10)
+    assert len(seen) == 2
+    database = parse_store_url(clickhouse_url).database
+    for sql in seen:
+        clickhouse_server.http(f"{sql} SETTINGS force_primary_key = 1", database)

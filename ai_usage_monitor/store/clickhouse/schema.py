@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 
 from ai_usage_monitor.records import UsageRecord
 from ai_usage_monitor.store.clickhouse.client import ClickHouseClient
+from ai_usage_monitor.store.dialect import CLICKHOUSE_DAY_KEY
 from ai_usage_monitor.store.schema import INDEXED_FIELDS
 
 __all__ = [
@@ -44,7 +45,7 @@ _SCALARS = {
 }
 _TS_SECONDS = "toDateTime(toUInt32(ts), 'UTC')"
 PARTITION_KEY = f"toYYYYMM({_TS_SECONDS})"
-SORTING_KEY = f"(toDate({_TS_SECONDS}), model, ifNull(function, ''), record_id)"
+SORTING_KEY = f"({CLICKHOUSE_DAY_KEY}, model, ifNull(function, ''), record_id)"
 
 
 def _has_default(key: str) -> bool:
