@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 from contextlib import closing
 
-__all__ = ["free_port", "stop_process"]
+__all__ = ["free_port", "interrupt_process", "stop_process"]
 
 
 def free_port() -> int:
@@ -15,6 +16,17 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def interrupt_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Stop a child as Ctrl-C would (SIGINT), and kill it when it has not ended in ``timeout`` s."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ai_usage_monitor.cli import app
+from ai_usage_monitor.testing.processes import interrupt_process
 from tests.api.conftest import boundary_records
 from tests.api.helpers import SHANGHAI, aggregate, last_days_window, settle_clock
 from tests.support.processes import free_port
@@ -170,11 +170,5 @@ def test_serve_answers_health_and_guards_the_api(records_dir: Path) -> None:
         assert ok.status_code == 200
         assert ok.json()["today"]["calls"] >= 2
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        interrupt_process(process)
     assert process.returncode == 0, process.stderr.read().decode() if process.stderr else ""

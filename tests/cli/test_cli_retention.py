@@ -5,7 +5,6 @@ old index rows without a restart."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from ai_usage_monitor.records import UsageRecord
+from ai_usage_monitor.testing.processes import interrupt_process
 from tests.api.helpers import SHANGHAI
 from tests.cli.test_setup_errors import one_line_error, run_cli
 from tests.store.helpers import make_records
@@ -115,13 +115,7 @@ def serving(**env: str) -> Iterator[Served]:
         yield served
     finally:
         served.client.close()
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        interrupt_process(process)
 
 
 def test_running_server_compresses_old_days_and_drops_old_rows(tmp_path: Path) -> None:

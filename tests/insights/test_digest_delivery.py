@@ -6,7 +6,6 @@ day's digest once (catch-up), not again when it is restarted."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from ai_usage_monitor.config import Settings
 from ai_usage_monitor.insights.digest_schedule import DigestScheduler
 from ai_usage_monitor.notify import DeliveryLog, Outbox, delivery_log_path
 from ai_usage_monitor.store.index import UsageStore
+from ai_usage_monitor.testing.processes import interrupt_process
 from tests.api.helpers import SHANGHAI
 from tests.insights.digest_records import at, digest_records, digest_settings
 from tests.notify.conftest import FAST, wait_until
@@ -221,13 +221,7 @@ def _serve(records: Path, config: Path, done: Callable[[], bool], linger: float 
             time.sleep(0.05)
         time.sleep(linger)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        interrupt_process(process)
     assert process.returncode == 0, process.communicate()[1].decode()
 
 
