@@ -23,9 +23,14 @@ __all__ = ["ThresholdAlerts", "alert_key", "dashboard_link", "linear_forecast", 
 _MIN_ELAPSED_S = 60.0
 
 
+#: the ``threshold`` of the alert a ``block`` budget sends when it first refuses a call in a period
+REFUSED = -1.0
+
+
 def alert_key(budget: Budget, scope_value: str, window: PeriodWindow, threshold: float) -> str:
-    """``budget:<name>:<scope value>:<period>:<threshold>``: one delivery per key and channel, ever."""
-    return f"budget:{budget.name}:{scope_value}:{window.label}:{threshold:g}"
+    """``budget:<name>:<scope value>:<period>:<threshold | refused>``: one delivery per key and channel."""
+    which = "refused" if threshold == REFUSED else f"{threshold:g}"
+    return f"budget:{budget.name}:{scope_value}:{window.label}:{which}"
 
 
 def linear_forecast(spent: float, window: PeriodWindow, now: float) -> float | None:
@@ -55,13 +60,26 @@ def threshold_message(
     spent: float,
     now: float,
 ) -> Message:
-    """The alert of one crossed threshold, in the configured language."""
+    """The alert of one crossed threshold (``REFUSED``: the first refused call), in the configured
+    language."""
     from ai_usage_monitor.notify.message import Message
 
     percent = f"{threshold * 100:g}%"
     refusing = threshold >= 1 and budget.action == "block"
     scope = f" ({scope_value})" if scope_value else ""
-    if settings.notify_language == "zh":
+    zh = settings.notify_language == "zh"
+    if threshold == REFUSED:
+        title = (
+            f"预算「{budget.name}」{scope}开始拒绝调用"
+            if zh
+            else f"Budget '{budget.name}'{scope} refuses calls"
+        )
+        body = (
+            "剩余额度不足以支付下一次调用的最坏成本，调用被拒绝。"
+            if zh
+            else "What is left of the limit cannot pay for a call's worst case: calls are refused."
+        )
+    elif zh:
         title = f"预算「{budget.name}」{scope}已用 {percent}"
         body = "已达到额度，调用将被拒绝。" if refusing else ""
     else:
@@ -72,7 +90,7 @@ def threshold_message(
         title=title,
         body=body,
         language=settings.notify_language,
-        severity="critical" if threshold >= 1 else "warning",
+        severity="critical" if threshold >= 1 or threshold == REFUSED else "warning",
         budget=budget.name,
         scope_value=scope_value or None,
         spent=spent,
@@ -100,23 +118,34 @@ class ThresholdAlerts:
         for threshold in budget.thresholds:  # sorted ascending
             if spent < threshold * budget.limit:
                 return
-            key = (budget.name, scope_value, window.label, threshold)  # alert_key's parts, unformatted
+            self._send(budget, scope_value, window, threshold, spent)
+
+    def refused(self, budget: Budget, scope_value: str, window: PeriodWindow, spent: float) -> None:
+        """Alert the first call a ``block`` budget refuses in a period: a refusal comes while the spend is
+        still below the limit (by less than a call's worst case), before the 100% threshold is reached."""
+        if budget.channels:
+            self._send(budget, scope_value, window, REFUSED, spent)
+
+    def _send(
+        self, budget: Budget, scope_value: str, window: PeriodWindow, threshold: float, spent: float
+    ) -> None:
+        key = (budget.name, scope_value, window.label, threshold)  # alert_key's parts, unformatted
+        if key in self._queued:
+            return
+        with self._lock:
             if key in self._queued:
-                continue
-            with self._lock:
-                if key in self._queued:
-                    continue
-                self._queued.add(key)
-            message = threshold_message(
-                self.settings,
-                budget=budget,
-                scope_value=scope_value,
-                window=window,
-                threshold=threshold,
-                spent=spent,
-                now=time.time(),
-            )
-            _notify(message, budget.channels, self.settings)
+                return
+            self._queued.add(key)
+        message = threshold_message(
+            self.settings,
+            budget=budget,
+            scope_value=scope_value,
+            window=window,
+            threshold=threshold,
+            spent=spent,
+            now=time.time(),
+        )
+        _notify(message, budget.channels, self.settings)
 
 
 def _notify(message: Message, channels: tuple[str, ...], settings: Settings) -> None:

@@ -151,6 +151,7 @@ class BudgetGuard:
                 elif action == "downgrade":  # already switched: the cheaper call goes out, counted
                     ticket.counted.append((budget, value, window))
                 else:
+                    self.alerts.refused(budget, value, window, got.spent)
                     raise self._exceeded(budget, got)
         except BaseException:
             if ticket is not None:  # refused, or Redis failed on a second budget: nothing stays held

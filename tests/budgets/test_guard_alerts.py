@@ -131,3 +131,29 @@ def test_a_receiver_that_never_answers_does_not_slow_the_call(
     client.close()
     assert read_records(tmp_path)[-1]["success"]
     assert took < 1.0  # loosely: the timed figures are in benchmarks/guard_alerts.py
+
+
+def test_a_block_budget_alerts_once_when_it_starts_refusing(
+    fake_provider: Any, tmp_path: Path, outboxes: None
+) -> None:
+    """A refusal comes while the spend is still under the limit (by less than a worst case), so the 100%
+    threshold may never be reached: the first refused call of the period is an alert of its own."""
+    with robot_receiver("webhook") as robot:
+        settings = settings_for(tmp_path, robot.url)
+        settings["budgets"] = [{**settings["budgets"][0], "action": "block", "thresholds": [1.0]}]
+        with instrumented_with(settings) as resolved:
+            record_ai_usage("qwen-plus", provider="dashscope", cost=LIMIT * 0.99)
+            client = openai.OpenAI(
+                base_url=fake_provider.compatible_base_url, api_key="sk-test", max_retries=0
+            )
+            for _ in range(3):
+                with pytest.raises(ai_usage_monitor.BudgetExceeded):
+                    client.chat.completions.create(model="qwen-plus", messages=MESSAGES, max_tokens=4000)
+            assert get_outbox(resolved).flush(10)
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    (alert,) = [a["body"] for a in robot.accepted]
+    assert alert["key"] == f"budget:日预算::{today}:refused"
+    assert alert["spent"] == pytest.approx(LIMIT * 0.99) and alert["severity"] == "critical"
+    assert "拒绝" in alert["title"]
+    refused = [r for r in read_records(tmp_path) if r["error_type"] == "BudgetExceeded"]
+    assert len(refused) == 3
