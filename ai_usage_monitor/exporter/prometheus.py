@@ -232,7 +232,7 @@ class UsageCollector(Collector):
         rows = _cut_rows(
             (
                 tuple(str(row.get(name) or "") for name in labels),
-                tuple(float(row[k] or 0) for k in VALUE_KEYS),
+                tuple(_steady(row[k]) for k in VALUE_KEYS),
             )
             for row in metric_totals(self.store, self.extra)
         )
@@ -396,6 +396,13 @@ def _cut_rows(rows: Iterable[tuple[tuple[str, ...], Sequence[float]]]) -> dict[t
     return out
 
 
+def _steady(value: Any) -> float:
+    """A summed value at 9 decimals: floats summed in another order (another query plan, rows dropped by
+    retention and their sums kept apart) differ in the last bits, and a counter lower by 1e-16 would read as
+    a reset to Prometheus."""
+    return round(float(value or 0.0), 9)
+
+
 def _add_histograms(
     family: HistogramMetricFamily,
     folder: StickyTopN,
@@ -407,7 +414,7 @@ def _add_histograms(
     raw = _cut_rows(
         (
             tuple(str(row[dim] or "") for dim in dims),
-            (float(row["count"]), float(row["sum"] or 0.0), *row["counts"]),
+            (float(row["count"]), _steady(row["sum"]), *row["counts"]),
         )
         for row in rows
     )

@@ -113,3 +113,13 @@ def test_a_family_following_shared_promotions_stays_monotonic() -> None:
     counts[("b",)] = (6.0, 6.0)
     assert histogram.fold(counts, [0]) == {("a",): [2.0, 2.0], (OTHER,): [4.0, 4.0], ("b",): [2.0, 2.0]}
     assert shared.of("model") == {"a", "b"}
+
+
+def test_summed_values_do_not_move_with_the_order_of_the_sum() -> None:
+    """A counter lower by the last bits reads as a reset to Prometheus: sums are exposed at 9 decimals."""
+    from ai_usage_monitor.exporter.prometheus import _steady
+
+    forward, backward = 0.1 + 0.2 + 0.3, 0.3 + 0.2 + 0.1
+    assert forward > backward  # 0.6000000000000001 and 0.6
+    assert _steady(forward) == _steady(backward) == 0.6
+    assert _steady(None) == 0.0
