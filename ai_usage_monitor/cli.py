@@ -190,9 +190,9 @@ def _open_store(settings: Settings, store_option: str | None = None) -> Store:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind [env AI_USAGE_HOST; 127.0.0.1].")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (env AI_USAGE_HOST; 127.0.0.1).")] = None,
     port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Port [env AI_USAGE_PORT; 10090].")
+        int | None, typer.Option(min=1, max=65535, help="Port (env AI_USAGE_PORT; 10090).")
     ] = None,
     records_dir: RecordsDirOption = None,
     store_url: StoreOption = None,
@@ -377,7 +377,7 @@ def retention(
 
 @app.command()
 def demo(
-    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port [10090].")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default 10090).")] = None,
     records_dir: RecordsDirOption = None,
     backfill: Annotated[int, typer.Option(help="Days of history to generate first (0–366).")] = 30,
 ) -> None:
@@ -501,7 +501,7 @@ def digest(
         bool, typer.Option("--weekly", help="The weekly digest (the 7 days to yesterday).")
     ] = False,
     language: Annotated[
-        DigestLanguage | None, typer.Option(help="zh or en [digest_language, else notify_language].")
+        DigestLanguage | None, typer.Option(help="zh or en (digest_language, else notify_language).")
     ] = None,
     records_dir: RecordsDirOption = None,
     store_url: StoreOption = None,

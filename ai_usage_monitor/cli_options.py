@@ -12,7 +12,7 @@ __all__ = ["RecordsDirOption", "StoreOption", "wide_console"]
 
 RecordsDirOption = Annotated[
     Path | None,
-    typer.Option("--records-dir", help="Folder of usage_*.jsonl files [env AI_USAGE_RECORDS_DIR]."),
+    typer.Option("--records-dir", help="Folder of usage_*.jsonl files (env AI_USAGE_RECORDS_DIR)."),
 ]
 
 StoreOption = Annotated[
@@ -20,7 +20,7 @@ StoreOption = Annotated[
     typer.Option(
         "--store",
         help="Query ClickHouse at clickhouse://USER:PASSWORD@HOST:PORT/DATABASE instead of the local "
-        "index [env AI_USAGE_STORE; prefer the variable: options show in the process list].",
+        "index (env AI_USAGE_STORE; prefer the variable: options show in the process list).",
     ),
 ]
 

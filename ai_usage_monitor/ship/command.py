@@ -105,7 +105,7 @@ def ship(
     store: Annotated[
         str | None,
         typer.Option(
-            help="clickhouse://USER:PASSWORD@HOST:PORT/DATABASE (native port) [env AI_USAGE_STORE]."
+            help="clickhouse://USER:PASSWORD@HOST:PORT/DATABASE (native port) (env AI_USAGE_STORE)."
         ),
     ] = None,
     records_dir: RecordsDirOption = None,
@@ -120,7 +120,7 @@ def ship(
     ] = 0,
     metrics_host: Annotated[str, typer.Option(help="Address of /metrics.")] = "127.0.0.1",
     name: Annotated[
-        str | None, typer.Option(help="The state's name under <records>/.ship [HOST_PORT_DATABASE].")
+        str | None, typer.Option(help="The state's name under <records>/.ship (default HOST_PORT_DATABASE).")
     ] = None,
     status: Annotated[
         bool, typer.Option("--status", help="Print shipped / total bytes per file and the lag, then exit.")

@@ -175,3 +175,20 @@ def test_bad_option_is_one_line(tmp_path: Path) -> None:
         "ai-usage-monitor: error: Invalid value for --days: must be an integer from 1 to 366, not 0 "
         "(see 'ai-usage-monitor report --help')"
     ]
+
+
+@pytest.mark.parametrize(
+    ("command", "names"),
+    [
+        (["serve", "--help"], ["AI_USAGE_HOST", "AI_USAGE_PORT", "AI_USAGE_RECORDS_DIR", "AI_USAGE_STORE"]),
+        (["ship", "--help"], ["AI_USAGE_RECORDS_DIR", "HOST_PORT_DATABASE"]),
+    ],
+)
+def test_help_names_the_variables_behind_the_options(
+    tmp_path: Path, command: list[str], names: list[str]
+) -> None:
+    """Help text in square brackets is markup to the help renderer, which drops it: none may be lost."""
+    shown = run_cli(command, tmp_path, COLUMNS="200")
+    assert shown.returncode == 0, shown.stderr
+    for name in names:
+        assert name in shown.stdout, name
