@@ -428,11 +428,6 @@ class Health(_Open):
     tailing: bool = False
     last_error: str | None = None
     records_dropped: RecordsDropped | None = None
-    services: list[str] = Field(
-        default_factory=list,
-        description="Every service seen (all time, most costly first): the dashboard's service picker",
-    )
-    service: str | None = Field(default=None, description="The service every panel is filtered by, if any")
 
 
 class NotificationAttempt(BaseModel):
