@@ -192,3 +192,19 @@ def test_help_names_the_variables_behind_the_options(
     assert shown.returncode == 0, shown.stderr
     for name in names:
         assert name in shown.stdout, name
+
+
+def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AI_USAGE_")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    shown = subprocess.run(
+        [sys.executable, "-m", "ai_usage_monitor", "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "serve" in shown.stdout and "ship" in shown.stdout
