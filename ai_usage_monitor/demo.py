@@ -37,6 +37,7 @@ from ai_usage_monitor.testing.fake_provider import FakeProvider
 __all__ = [
     "ANALYSIS",
     "DEMO_RECORDS_DIR",
+    "DEMO_SERVICE",
     "SCRIPT",
     "Anchor",
     "DemoCall",
@@ -48,6 +49,8 @@ __all__ = [
 
 logger = logging.getLogger("ai_usage_monitor.demo")
 
+#: the simulated app's name on its records (the dashboard's service picker), unless the settings name one
+DEMO_SERVICE = "直播助手"
 ANALYSIS = "实时分析"
 SCRIPT = "话术生成"
 DEMO_RECORDS_DIR = Path("records/demo")
@@ -415,7 +418,12 @@ def _instrumented(settings: Settings, records_dir: Path) -> Iterator[Settings]:
     # only the two SDKs the demo drives: importing another one (anthropic: seconds) would delay the start
     active = instrument(
         providers=DEMO_SDKS,
-        **{**settings.model_dump(), "records_dir": records_dir, "provider_hosts": hosts},
+        **{
+            **settings.model_dump(),
+            "records_dir": records_dir,
+            "provider_hosts": hosts,
+            "service": settings.service or DEMO_SERVICE,
+        },
     )
     try:
         yield active

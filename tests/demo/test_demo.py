@@ -26,6 +26,7 @@ from ai_usage_monitor.config import Settings
 from ai_usage_monitor.demo import (
     ANALYSIS,
     DEMO_RECORDS_DIR,
+    DEMO_SERVICE,
     SCRIPT,
     backfill,
     demo_records_dir,
@@ -150,6 +151,7 @@ def test_run_demo_in_a_thread_stops_cleanly(tmp_path: Path) -> None:
     assert refuses(base)
     records = read_records(tmp_path / "demo")
     assert records and {r["source"] for r in records} <= {"openai", "dashscope"}
+    assert {r["service"] for r in records} == {DEMO_SERVICE}  # the simulated app's name, for the picker
 
 
 @pytest.fixture
