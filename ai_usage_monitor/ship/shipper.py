@@ -225,7 +225,10 @@ class Shipper:
             if give_up_at is not None and now >= give_up_at:
                 log.warning("stopping with %d records not shipped; the next run ships them", len(records))
                 return False
-            stop.wait(delay if give_up_at is None else min(delay, give_up_at - now))
+            if give_up_at is None:
+                stop.wait(delay)
+            else:  # ``stop.wait`` no longer waits once stop is set: keep the backoff until the grace ends
+                time.sleep(min(delay, give_up_at - now))
             delay = min(delay * 2, self.options.retry_max)
 
     def _failed(self, exc: Exception) -> None:
