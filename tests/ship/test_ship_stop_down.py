@@ -1,5 +1,5 @@
-"""Stopping the shipper while ClickHouse is down: the retries keep their backoff through the grace period
-(no busy loop) and it gives up at the grace end with one line."""
+"""ClickHouse down: stopping the shipper keeps the retries' backoff through the grace period (no busy loop)
+and gives up at its end with one line; the outage is one log line, without the driver's tracebacks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ai_usage_monitor.ship.shipper import ShipOptions, Shipper
@@ -15,7 +16,8 @@ from ai_usage_monitor.ship.sink import ClickHouseSink
 from ai_usage_monitor.ship.state import ShipState, state_path
 from ai_usage_monitor.store_url import parse_store_url
 from ai_usage_monitor.testing.processes import free_port
-from tests.ship.helpers import recent_records, wait_until, write_with_exporter
+from tests.ship.helpers import ShipperProcess, recent_records, wait_until, write_with_exporter
+from tests.ship.test_ship_outage import _failures
 
 
 def test_stop_while_down_keeps_backoff(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -45,3 +47,26 @@ def test_stop_while_down_keeps_backoff(tmp_path: Path, caplog: pytest.LogCapture
     assert took >= options.stop_timeout * 0.9
     assert shipper.stats.records == 0
     assert sum("not shipped" in r.getMessage() for r in caplog.records) == 1
+
+
+def _failed_twice(port: int) -> bool:
+    try:
+        return _failures(port) >= 2
+    except httpx.ConnectError:  # /metrics not up yet
+        return False
+
+
+def test_outage_is_one_line_without_driver_tracebacks(tmp_path: Path) -> None:
+    records_dir = tmp_path / "records"
+    write_with_exporter(records_dir, recent_records(20, seed=62, days=0.01))
+    port = free_port()
+    url = f"clickhouse://u:p@127.0.0.1:{free_port()}/db"  # nothing listens there
+    shipper = ShipperProcess.start(records_dir, url, "--metrics-port", str(port), log=tmp_path / "ship.log")
+    try:
+        wait_until(lambda: _failed_twice(port), timeout=15, what="two failed attempts")
+    finally:
+        shipper.process.kill()  # SIGTERM would wait out the grace period
+        shipper.process.wait()
+    text = shipper.text()
+    assert text.count("cannot ship to") == 1
+    assert "Traceback" not in text and "clickhouse_driver" not in text

@@ -13,11 +13,25 @@ from typing import Any
 
 from ai_usage_monitor.store_url import StoreURL, redact_url
 
-__all__ = ["ClickHouseClient", "StoreUnavailable", "bind", "literal", "observe_statements"]
+__all__ = [
+    "ClickHouseClient",
+    "StoreUnavailable",
+    "bind",
+    "literal",
+    "observe_statements",
+    "quiet_driver_log",
+]
 
 # The driver logs a failed connection with its traceback; the caller reports it as one line instead (an app
 # that configures logging still sees the driver's records through its own handlers).
 logging.getLogger("clickhouse_driver").addHandler(logging.NullHandler())
+
+
+def quiet_driver_log() -> None:
+    """Drop the driver's per-attempt warnings (each with a traceback) from the CLI's log: the shipper and the
+    API log an outage as one line when it starts and one when it ends."""
+    logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
+
 
 #: Called with every statement text a ``ClickHouseClient`` sends (tests replay them on chdb).
 _observers: list[Callable[[str], None]] = []
