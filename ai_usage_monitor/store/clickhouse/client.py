@@ -17,6 +17,8 @@ __all__ = [
     "ClickHouseClient",
     "StoreUnavailable",
     "bind",
+    "error_line",
+    "is_unavailable",
     "literal",
     "observe_statements",
     "quiet_driver_log",
@@ -84,6 +86,34 @@ def _errors() -> tuple[type[BaseException], ...]:
     from clickhouse_driver import errors
 
     return (errors.Error, OSError, EOFError)
+
+
+#: Server error codes that mean the store cannot be used as configured (not a bad statement): unknown table,
+#: unknown database, too many queries, unknown user / wrong or missing password, authentication failed.
+_UNAVAILABLE_CODES = frozenset({60, 81, 202, 192, 193, 194, 516})
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """``exc`` says the store cannot be reached or refused us (network, login, database), not a bug."""
+    from clickhouse_driver import errors
+
+    if isinstance(exc, errors.ServerException):
+        return exc.code in _UNAVAILABLE_CODES
+    return isinstance(
+        exc,
+        (
+            errors.NetworkError,
+            errors.SocketTimeoutError,
+            errors.UnexpectedPacketFromServerError,
+            OSError,
+            EOFError,
+        ),
+    )
+
+
+def error_line(exc: BaseException) -> str:
+    """The driver's error as one line: the server's stack trace cut off, passwords redacted."""
+    return redact_url(" ".join(str(exc).split("Stack trace")[0].split()))[:300] or type(exc).__name__
 
 
 class ClickHouseClient:
@@ -173,9 +203,7 @@ class ClickHouseClient:
         try:
             return self.server_version()
         except _errors() as exc:
-            reason = (
-                redact_url(" ".join(str(exc).split("Stack trace")[0].split()))[:300] or type(exc).__name__
-            )
+            reason = error_line(exc)
             raise StoreUnavailable(f"cannot use the ClickHouse store {self.url.redacted}: {reason}") from None
 
     def close(self) -> None:
