@@ -11,9 +11,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from ai_usage_monitor.store_url import StoreURL, redact_url
+from ai_usage_monitor.store_url import DEFAULT_PORT, StoreURL, redact_url
 
 __all__ = [
+    "CHECK_TIMEOUT",
     "ClickHouseClient",
     "StoreUnavailable",
     "bind",
@@ -35,6 +36,8 @@ def quiet_driver_log() -> None:
     logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
 
 
+#: Seconds ``check`` waits to connect and for the server's first answer.
+CHECK_TIMEOUT = 5.0
 #: Called with every statement text a ``ClickHouseClient`` sends (tests replay them on chdb).
 _observers: list[Callable[[str], None]] = []
 _PLACEHOLDER = re.compile(r"\?|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -116,6 +119,10 @@ def error_line(exc: BaseException) -> str:
     return redact_url(" ".join(str(exc).split("Stack trace")[0].split()))[:300] or type(exc).__name__
 
 
+def _release(rows: list[tuple[Any, ...]]) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", str(rows[0][0]))[:3])
+
+
 class ClickHouseClient:
     """Connections to one ClickHouse database; thread-safe (a driver client per thread)."""
 
@@ -136,7 +143,7 @@ class ClickHouseClient:
         self._lock = threading.Lock()
         self._closed = False
 
-    def _new_client(self) -> Any:
+    def _new_client(self, timeout: float | None = None) -> Any:
         from clickhouse_driver import Client
 
         return Client(
@@ -145,9 +152,9 @@ class ClickHouseClient:
             user=self.url.user,
             password=self.url.password,
             database=self.database,
-            connect_timeout=self._connect_timeout,
-            send_receive_timeout=self._timeout,
-            sync_request_timeout=self._connect_timeout,
+            connect_timeout=self._connect_timeout if timeout is None else timeout,
+            send_receive_timeout=self._timeout if timeout is None else timeout,
+            sync_request_timeout=self._connect_timeout if timeout is None else timeout,
         )
 
     def _client(self) -> Any:
@@ -195,16 +202,28 @@ class ClickHouseClient:
 
     def server_version(self) -> tuple[int, ...]:
         """The server's release, e.g. ``(18, 16, 1)``."""
-        text = str(self.execute("SELECT version()")[0][0])
-        return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+        return _release(self.execute("SELECT version()"))
 
     def check(self) -> tuple[int, ...]:
-        """Connect and return the server version; ``StoreUnavailable`` (one line) when that fails."""
+        """Connect and return the server version, within ``CHECK_TIMEOUT`` s (a port that is not ClickHouse's
+        native one may accept the connection and never answer); ``StoreUnavailable`` (one line) otherwise."""
+        sql = "SELECT version()"
+        self._notify(sql)
+        client = self._new_client(CHECK_TIMEOUT)
         try:
-            return self.server_version()
+            return _release(client.execute(sql))
         except _errors() as exc:
+            from clickhouse_driver.errors import SocketTimeoutError
+
             reason = error_line(exc)
+            if isinstance(exc, SocketTimeoutError):
+                reason += (
+                    f"; no answer in {CHECK_TIMEOUT:g} s: is {self.url.port} the native TCP port "
+                    f"({DEFAULT_PORT}), not the HTTP one (8123)?"
+                )
             raise StoreUnavailable(f"cannot use the ClickHouse store {self.url.redacted}: {reason}") from None
+        finally:
+            client.disconnect()
 
     def close(self) -> None:
         self._closed = True
