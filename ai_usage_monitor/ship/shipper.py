@@ -20,6 +20,7 @@ from ai_usage_monitor.ship.files import RecordFile, StreamReader, complete_lines
 from ai_usage_monitor.ship.lines import parse_lines
 from ai_usage_monitor.ship.positions import resume_position
 from ai_usage_monitor.ship.state import Position, ShipState
+from ai_usage_monitor.store.clickhouse.client import error_line
 
 __all__ = ["ShipOptions", "ShipStats", "Shipper", "Sink"]
 
@@ -240,7 +241,7 @@ class Shipper:
                 "cannot ship to %s (%s: %s); records wait in the JSONL, retrying with backoff",
                 self.sink.target,
                 type(exc).__name__,
-                " ".join(str(exc).split())[:300],
+                error_line(exc),
             )
 
     def _recovered(self) -> None:

@@ -18,6 +18,7 @@ from ai_usage_monitor.store_url import parse_store_url
 from ai_usage_monitor.testing.processes import free_port
 from tests.ship.helpers import ShipperProcess, recent_records, wait_until, write_with_exporter
 from tests.ship.test_ship_outage import _failures
+from tests.support.clickhouse import ClickHouseServer
 
 
 def test_stop_while_down_keeps_backoff(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -70,3 +71,19 @@ def test_outage_is_one_line_without_driver_tracebacks(tmp_path: Path) -> None:
     text = shipper.text()
     assert text.count("cannot ship to") == 1
     assert "Traceback" not in text and "clickhouse_driver" not in text
+
+
+def test_a_server_error_is_one_line_without_its_stack_trace(
+    tmp_path: Path, clickhouse_server: ClickHouseServer
+) -> None:
+    records_dir = tmp_path / "records"
+    write_with_exporter(records_dir, recent_records(20, seed=63, days=0.01))
+    url = clickhouse_server.url(clickhouse_server.new_database("missing"))  # never migrated
+    shipper = ShipperProcess.start(records_dir, url, log=tmp_path / "ship.log")
+    try:
+        wait_until(lambda: "cannot ship to" in shipper.text(), timeout=15, what="a failed insert")
+    finally:
+        shipper.process.kill()
+        shipper.process.wait()
+    line = next(line for line in shipper.text().splitlines() if "cannot ship to" in line)
+    assert "Code: 81" in line and "Stack trace" not in line and "StackTrace" not in line
