@@ -70,3 +70,12 @@ def test_the_http_port_is_one_line_naming_the_native_port(
     done = run_cli(["store", "migrate", "--store", url], tmp_path)
     line = one_line_error(done, "ClickHouse", f"is {clickhouse_server.http_port} the native TCP port")
     assert clickhouse_server.password not in done.stderr and "(8123)" in line
+
+
+def test_a_missing_database_says_to_migrate_first(
+    clickhouse_server: ClickHouseServer, tmp_path: Path
+) -> None:
+    url = clickhouse_server.url(clickhouse_server.new_database("nodb"))  # never migrated
+    line = one_line_error(run_cli(["report", "--store", url], tmp_path), "ClickHouse", "Code: 81")
+    assert "run `ai-usage-monitor store migrate` first" in line
+    assert "user and password" not in line and "Stack trace" not in line

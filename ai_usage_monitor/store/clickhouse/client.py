@@ -15,6 +15,7 @@ from ai_usage_monitor.store_url import DEFAULT_PORT, StoreURL, redact_url
 
 __all__ = [
     "CHECK_TIMEOUT",
+    "MIGRATE_FIRST",
     "ClickHouseClient",
     "StoreUnavailable",
     "bind",
@@ -44,7 +45,18 @@ _PLACEHOLDER = re.compile(r"\?|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class StoreUnavailable(RuntimeError):
-    """The ClickHouse store cannot be reached or refused us; the message never holds the password."""
+    """The ClickHouse store cannot be reached or refused us; the message never holds the password. ``fix``:
+    what to do, when the error says (e.g. a missing database: migrate first)."""
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+#: The fix of a missing database or ``records`` table.
+MIGRATE_FIRST = "run `ai-usage-monitor store migrate` first"
+#: ClickHouse's error code for a database that does not exist.
+UNKNOWN_DATABASE = 81
 
 
 @contextlib.contextmanager
@@ -115,8 +127,10 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 def error_line(exc: BaseException) -> str:
-    """The driver's error as one line: the server's stack trace cut off, passwords redacted."""
-    return redact_url(" ".join(str(exc).split("Stack trace")[0].split()))[:300] or type(exc).__name__
+    """The driver's error as one line: the server's stack trace cut off, passwords redacted, and for a missing
+    database what to do."""
+    line = redact_url(" ".join(str(exc).split("Stack trace")[0].split()))[:300] or type(exc).__name__
+    return f"{line} ({MIGRATE_FIRST})" if getattr(exc, "code", None) == UNKNOWN_DATABASE else line
 
 
 def _release(rows: list[tuple[Any, ...]]) -> tuple[int, ...]:
@@ -221,7 +235,10 @@ class ClickHouseClient:
                     f"; no answer in {CHECK_TIMEOUT:g} s: is {self.url.port} the native TCP port "
                     f"({DEFAULT_PORT}), not the HTTP one (8123)?"
                 )
-            raise StoreUnavailable(f"cannot use the ClickHouse store {self.url.redacted}: {reason}") from None
+            fix = MIGRATE_FIRST if getattr(exc, "code", None) == UNKNOWN_DATABASE else None
+            raise StoreUnavailable(
+                f"cannot use the ClickHouse store {self.url.redacted}: {reason}", fix
+            ) from None
         finally:
             client.disconnect()
 

@@ -20,6 +20,7 @@ from ai_usage_monitor.config import Settings
 from ai_usage_monitor.store.backend import Progress
 from ai_usage_monitor.store.cache import Fold
 from ai_usage_monitor.store.clickhouse.client import (
+    MIGRATE_FIRST,
     ClickHouseClient,
     StoreUnavailable,
     error_line,
@@ -78,8 +79,7 @@ class ClickHouseStore:
             )
             if not found[0][0]:
                 raise StoreUnavailable(
-                    f"the ClickHouse store {client.url.redacted} has no records table yet: "
-                    "create it with 'ai-usage-monitor store migrate'"
+                    f"the ClickHouse store {client.url.redacted} has no records table yet", MIGRATE_FIRST
                 )
         except BaseException:
             client.close()
