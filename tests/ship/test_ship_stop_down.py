@@ -1,5 +1,6 @@
 """ClickHouse down: stopping the shipper keeps the retries' backoff through the grace period (no busy loop)
-and gives up at its end with one line; the outage is one log line, without the driver's tracebacks."""
+and gives up at its end with one line; the outage is one log line, without the driver's tracebacks or
+the server's stack trace."""
 
 from __future__ import annotations
 
