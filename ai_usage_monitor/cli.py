@@ -207,7 +207,9 @@ def serve(
     import uvicorn
 
     from ai_usage_monitor.api.app import create_app
+    from ai_usage_monitor.store.clickhouse import quiet_driver_log
 
+    quiet_driver_log()
     store = _open_store(settings, store_url)
     try:
         auth = "bearer token required" if settings.api_token else "no token"

@@ -10,12 +10,16 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["DEFAULT_PORT", "StoreURL", "parse_store_url", "redact_url"]
+__all__ = ["DEFAULT_PORT", "ENCODE_HINT", "StoreURL", "parse_store_url", "redact_url"]
 
 #: ClickHouse's native TCP port when the URL names none.
 DEFAULT_PORT = 9000
 _DATABASE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+#: ``scheme://user:`` then everything up to the last ``@`` before a blank: a password with an unencoded ``@``,
+#: ``#`` or ``/`` in it is hidden whole (hiding a query's ``@`` too is the safe mistake).
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)\S*@")
+#: How to write a password with special characters into the URL.
+ENCODE_HINT = "percent-encode the password's special characters (# as %23, @ as %40, / as %2F, : as %3A)"
 
 
 def redact_url(text: str) -> str:
@@ -48,8 +52,8 @@ def parse_store_url(value: str) -> StoreURL:
     try:
         parts = urlsplit(value.strip())
         port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"{shown!r} is not a URL ({redact_url(str(exc))})") from None
+    except ValueError:  # its text may quote a piece of the password: never shown
+        raise ValueError(f"{shown!r} is not a URL (bad port?); {ENCODE_HINT}") from None
     if parts.scheme != "clickhouse":
         raise ValueError(
             "expected clickhouse://USER:PASSWORD@HOST:PORT/DATABASE (PORT: the native TCP port, "
@@ -63,7 +67,7 @@ def parse_store_url(value: str) -> StoreURL:
             f"database name {database!r} must be letters, digits and _ (not starting with a digit)"
         )
     if parts.query or parts.fragment:
-        raise ValueError(f"{shown!r} has a query or fragment; the URL takes none")
+        raise ValueError(f"{shown!r} has a query or fragment; the URL takes none ({ENCODE_HINT})")
     return StoreURL(
         host=parts.hostname,
         port=port or DEFAULT_PORT,

@@ -37,6 +37,7 @@ from ai_usage_monitor.api.routes import (
 )
 from ai_usage_monitor.api.routes import forecast as forecast_routes
 from ai_usage_monitor.api.security import require_token
+from ai_usage_monitor.api.store_errors import add_store_error_handler
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.exporter.prometheus import UsageCollector
 from ai_usage_monitor.insights.digest_schedule import DigestScheduler, start_digest
@@ -111,10 +112,11 @@ def mount(
     prefix: str = "",
     with_page: bool = True,
 ) -> None:
-    """Add the monitor to a user's app under ``prefix`` (e.g. ``"/ai-usage"``): its routes and, with
-    ``with_page``, the dashboard page at ``{prefix}/static/ai_usage_monitor.html``. The web guard is the app's
-    own choice: ``add_web_guard(app, settings)`` adds it."""
+    """Add the monitor to a user's app under ``prefix`` (e.g. ``"/ai-usage"``): its routes (503 when the store
+    is unreachable) and, with ``with_page``, the dashboard page at ``{prefix}/static/ai_usage_monitor.html``.
+    The web guard is the app's own choice: ``add_web_guard(app, settings)`` adds it."""
     app.include_router(create_router(settings, store), prefix=prefix)
+    add_store_error_handler(app)
     if with_page:
         app.mount(
             f"{prefix}/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="ai_usage_static"

@@ -154,6 +154,9 @@ def ship(
         raise typer.BadParameter(
             "give the ClickHouse store to ship to (or set AI_USAGE_STORE)", param_hint="--store"
         )
+    from ai_usage_monitor.store.clickhouse import quiet_driver_log
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_driver_log()
     options = ShipOptions(batch_size=batch_size, max_delay=max_delay)
     _run(folder, target, shipper_name, options, (metrics_host, metrics_port) if metrics_port else None)

@@ -20,6 +20,7 @@ from ai_usage_monitor.ship.files import RecordFile, StreamReader, complete_lines
 from ai_usage_monitor.ship.lines import parse_lines
 from ai_usage_monitor.ship.positions import resume_position
 from ai_usage_monitor.ship.state import Position, ShipState
+from ai_usage_monitor.store.clickhouse.client import error_line
 
 __all__ = ["ShipOptions", "ShipStats", "Shipper", "Sink"]
 
@@ -225,7 +226,10 @@ class Shipper:
             if give_up_at is not None and now >= give_up_at:
                 log.warning("stopping with %d records not shipped; the next run ships them", len(records))
                 return False
-            stop.wait(delay if give_up_at is None else min(delay, give_up_at - now))
+            if give_up_at is None:
+                stop.wait(delay)
+            else:  # ``stop.wait`` no longer waits once stop is set: keep the backoff until the grace ends
+                time.sleep(min(delay, give_up_at - now))
             delay = min(delay * 2, self.options.retry_max)
 
     def _failed(self, exc: Exception) -> None:
@@ -237,7 +241,7 @@ class Shipper:
                 "cannot ship to %s (%s: %s); records wait in the JSONL, retrying with backoff",
                 self.sink.target,
                 type(exc).__name__,
-                " ".join(str(exc).split())[:300],
+                error_line(exc),
             )
 
     def _recovered(self) -> None:

@@ -86,10 +86,11 @@ def open_store(
             return ClickHouseStore.open(settings)
         except StoreUnavailable as exc:
             origin = setting_origin("store", given)
-            raise SettingsError(
-                f"{exc}; the store setting comes from {origin.where}. Fix: {origin.fix}, "
-                "or check that ClickHouse runs there and the user and password are right"
-            ) from None
+            fix = (
+                exc.fix
+                or f"{origin.fix}, or check that ClickHouse runs there and the user and password are right"
+            )
+            raise SettingsError(f"{exc}; the store setting comes from {origin.where}. Fix: {fix}") from None
     from ai_usage_monitor.store.index import UsageStore
 
     return UsageStore(settings, read_only=read_only)

@@ -60,3 +60,22 @@ def test_a_bad_store_url_is_one_line(tmp_path: Path) -> None:
     done = run_cli(["report", "--store", "postgres://ops:hunter2secret@db/usage"], tmp_path)
     line = one_line_error(done, "store", "option --store", "clickhouse://")
     assert "hunter2secret" not in done.stderr and line.startswith("ai-usage-monitor: error:")
+
+
+def test_the_http_port_is_one_line_naming_the_native_port(
+    clickhouse_server: ClickHouseServer, tmp_path: Path
+) -> None:
+    """The HTTP port accepts the connection and never answers the native hello: a short wait, then a hint."""
+    url = f"clickhouse://monitor:{clickhouse_server.password}@127.0.0.1:{clickhouse_server.http_port}/db"
+    done = run_cli(["store", "migrate", "--store", url], tmp_path)
+    line = one_line_error(done, "ClickHouse", f"is {clickhouse_server.http_port} the native TCP port")
+    assert clickhouse_server.password not in done.stderr and "(8123)" in line
+
+
+def test_a_missing_database_says_to_migrate_first(
+    clickhouse_server: ClickHouseServer, tmp_path: Path
+) -> None:
+    url = clickhouse_server.url(clickhouse_server.new_database("nodb"))  # never migrated
+    line = one_line_error(run_cli(["report", "--store", url], tmp_path), "ClickHouse", "Code: 81")
+    assert "run `ai-usage-monitor store migrate` first" in line
+    assert "user and password" not in line and "Stack trace" not in line

@@ -27,7 +27,7 @@ from ai_usage_monitor.store.clickhouse import schema as ch_schema
 from ai_usage_monitor.store.clickhouse.client import literal, observe_statements
 from ai_usage_monitor.store.index import UsageStore
 from ai_usage_monitor.store.schema import decode_tags
-from ai_usage_monitor.store_url import parse_store_url
+from ai_usage_monitor.store_url import parse_store_url, redact_url
 from ai_usage_monitor.testing.hostile import HOSTILE_KINDS, hostile_chunk
 from tests.store.helpers import make_records, settings_for
 from tests.support.clickhouse import ClickHouseServer, chdb_session
@@ -71,6 +71,18 @@ def test_a_bad_store_url_is_one_line_naming_the_setting_without_the_password(val
     assert "\n" not in message
     assert "store" in message and "keyword argument store=" in message
     assert "hunter2secret" not in message
+
+
+@pytest.mark.parametrize("password", ["S3cret#pw@x", "S3cret@pw@x", "S3cret/pw@x", "S3cret?pw@x"])
+def test_a_password_with_unencoded_special_characters_never_shows(password: str) -> None:
+    value = f"clickhouse://monitor:{password}@127.0.0.1:34447/ai_usage"
+    assert redact_url(f"store {value} down") == "store clickhouse://monitor:***@127.0.0.1:34447/ai_usage down"
+    try:
+        Settings(store=value)
+    except SettingsError as exc:
+        message = str(exc)
+        assert "percent-encode" in message
+        assert not any(piece in message for piece in ("S3cret", "pw", "@x"))
 
 
 def test_an_unreachable_server_is_one_line_without_the_password(clickhouse_server: ClickHouseServer) -> None:

@@ -3,7 +3,7 @@ inserts (used by the ``ship`` sidecar), and the store that answers ``store/queri
 
 from __future__ import annotations
 
-from ai_usage_monitor.store.clickhouse.client import ClickHouseClient, StoreUnavailable
+from ai_usage_monitor.store.clickhouse.client import ClickHouseClient, StoreUnavailable, quiet_driver_log
 from ai_usage_monitor.store.clickhouse.rows import Row, insert_records, line_row, record_row, rows_from_lines
 from ai_usage_monitor.store.clickhouse.schema import SCHEMA_VERSION, insert_columns, migrate, records_ddl
 
@@ -16,6 +16,7 @@ __all__ = [
     "insert_records",
     "line_row",
     "migrate",
+    "quiet_driver_log",
     "record_row",
     "records_ddl",
     "rows_from_lines",

@@ -11,21 +11,52 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from ai_usage_monitor.store_url import StoreURL, redact_url
+from ai_usage_monitor.store_url import DEFAULT_PORT, StoreURL, redact_url
 
-__all__ = ["ClickHouseClient", "StoreUnavailable", "bind", "literal", "observe_statements"]
+__all__ = [
+    "CHECK_TIMEOUT",
+    "MIGRATE_FIRST",
+    "ClickHouseClient",
+    "StoreUnavailable",
+    "bind",
+    "error_line",
+    "is_unavailable",
+    "literal",
+    "observe_statements",
+    "quiet_driver_log",
+]
 
 # The driver logs a failed connection with its traceback; the caller reports it as one line instead (an app
 # that configures logging still sees the driver's records through its own handlers).
 logging.getLogger("clickhouse_driver").addHandler(logging.NullHandler())
 
+
+def quiet_driver_log() -> None:
+    """Drop the driver's per-attempt warnings (each with a traceback) from the CLI's log: the shipper and the
+    API log an outage as one line when it starts and one when it ends."""
+    logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
+
+
+#: Seconds ``check`` waits to connect and for the server's first answer.
+CHECK_TIMEOUT = 5.0
 #: Called with every statement text a ``ClickHouseClient`` sends (tests replay them on chdb).
 _observers: list[Callable[[str], None]] = []
 _PLACEHOLDER = re.compile(r"\?|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class StoreUnavailable(RuntimeError):
-    """The ClickHouse store cannot be reached or refused us; the message never holds the password."""
+    """The ClickHouse store cannot be reached or refused us; the message never holds the password. ``fix``:
+    what to do, when the error says (e.g. a missing database: migrate first)."""
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+#: The fix of a missing database or ``records`` table.
+MIGRATE_FIRST = "run `ai-usage-monitor store migrate` first"
+#: ClickHouse's error code for a database that does not exist.
+UNKNOWN_DATABASE = 81
 
 
 @contextlib.contextmanager
@@ -72,6 +103,40 @@ def _errors() -> tuple[type[BaseException], ...]:
     return (errors.Error, OSError, EOFError)
 
 
+#: Server error codes that mean the store cannot be used as configured (not a bad statement): unknown table,
+#: unknown database, too many queries, unknown user / wrong or missing password, authentication failed.
+_UNAVAILABLE_CODES = frozenset({60, 81, 202, 192, 193, 194, 516})
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """``exc`` says the store cannot be reached or refused us (network, login, database), not a bug."""
+    from clickhouse_driver import errors
+
+    if isinstance(exc, errors.ServerException):
+        return exc.code in _UNAVAILABLE_CODES
+    return isinstance(
+        exc,
+        (
+            errors.NetworkError,
+            errors.SocketTimeoutError,
+            errors.UnexpectedPacketFromServerError,
+            OSError,
+            EOFError,
+        ),
+    )
+
+
+def error_line(exc: BaseException) -> str:
+    """The driver's error as one line: the server's stack trace cut off, passwords redacted, and for a missing
+    database what to do."""
+    line = redact_url(" ".join(str(exc).split("Stack trace")[0].split()))[:300] or type(exc).__name__
+    return f"{line} ({MIGRATE_FIRST})" if getattr(exc, "code", None) == UNKNOWN_DATABASE else line
+
+
+def _release(rows: list[tuple[Any, ...]]) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", str(rows[0][0]))[:3])
+
+
 class ClickHouseClient:
     """Connections to one ClickHouse database; thread-safe (a driver client per thread)."""
 
@@ -92,7 +157,7 @@ class ClickHouseClient:
         self._lock = threading.Lock()
         self._closed = False
 
-    def _new_client(self) -> Any:
+    def _new_client(self, timeout: float | None = None) -> Any:
         from clickhouse_driver import Client
 
         return Client(
@@ -101,9 +166,9 @@ class ClickHouseClient:
             user=self.url.user,
             password=self.url.password,
             database=self.database,
-            connect_timeout=self._connect_timeout,
-            send_receive_timeout=self._timeout,
-            sync_request_timeout=self._connect_timeout,
+            connect_timeout=self._connect_timeout if timeout is None else timeout,
+            send_receive_timeout=self._timeout if timeout is None else timeout,
+            sync_request_timeout=self._connect_timeout if timeout is None else timeout,
         )
 
     def _client(self) -> Any:
@@ -151,18 +216,31 @@ class ClickHouseClient:
 
     def server_version(self) -> tuple[int, ...]:
         """The server's release, e.g. ``(18, 16, 1)``."""
-        text = str(self.execute("SELECT version()")[0][0])
-        return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+        return _release(self.execute("SELECT version()"))
 
     def check(self) -> tuple[int, ...]:
-        """Connect and return the server version; ``StoreUnavailable`` (one line) when that fails."""
+        """Connect and return the server version, within ``CHECK_TIMEOUT`` s (a port that is not ClickHouse's
+        native one may accept the connection and never answer); ``StoreUnavailable`` (one line) otherwise."""
+        sql = "SELECT version()"
+        self._notify(sql)
+        client = self._new_client(CHECK_TIMEOUT)
         try:
-            return self.server_version()
+            return _release(client.execute(sql))
         except _errors() as exc:
-            reason = (
-                redact_url(" ".join(str(exc).split("Stack trace")[0].split()))[:300] or type(exc).__name__
-            )
-            raise StoreUnavailable(f"cannot use the ClickHouse store {self.url.redacted}: {reason}") from None
+            from clickhouse_driver.errors import SocketTimeoutError
+
+            reason = error_line(exc)
+            if isinstance(exc, SocketTimeoutError):
+                reason += (
+                    f"; no answer in {CHECK_TIMEOUT:g} s: is {self.url.port} the native TCP port "
+                    f"({DEFAULT_PORT}), not the HTTP one (8123)?"
+                )
+            fix = MIGRATE_FIRST if getattr(exc, "code", None) == UNKNOWN_DATABASE else None
+            raise StoreUnavailable(
+                f"cannot use the ClickHouse store {self.url.redacted}: {reason}", fix
+            ) from None
+        finally:
+            client.disconnect()
 
     def close(self) -> None:
         self._closed = True

@@ -19,7 +19,13 @@ from typing import Any, Self, TypeVar, cast
 from ai_usage_monitor.config import Settings
 from ai_usage_monitor.store.backend import Progress
 from ai_usage_monitor.store.cache import Fold
-from ai_usage_monitor.store.clickhouse.client import ClickHouseClient, StoreUnavailable
+from ai_usage_monitor.store.clickhouse.client import (
+    MIGRATE_FIRST,
+    ClickHouseClient,
+    StoreUnavailable,
+    error_line,
+    is_unavailable,
+)
 from ai_usage_monitor.store.clickhouse.schema import TTL_MIN_VERSION, apply_retention
 from ai_usage_monitor.store.dialect import CLICKHOUSE, Dialect
 from ai_usage_monitor.store_url import parse_store_url
@@ -57,6 +63,9 @@ class ClickHouseStore:
         self._tail_thread: threading.Thread | None = None
         self._tail_stop = threading.Event()
         self._closed = False
+        #: when the current outage began (``None``: the store answers), to log it once
+        self._down_since: float | None = None
+        self._outage_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings) -> ClickHouseStore:
@@ -70,8 +79,7 @@ class ClickHouseStore:
             )
             if not found[0][0]:
                 raise StoreUnavailable(
-                    f"the ClickHouse store {client.url.redacted} has no records table yet: "
-                    "create it with 'ai-usage-monitor store migrate'"
+                    f"the ClickHouse store {client.url.redacted} has no records table yet", MIGRATE_FIRST
                 )
         except BaseException:
             client.close()
@@ -83,7 +91,38 @@ class ClickHouseStore:
         return CLICKHOUSE
 
     def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        return self.client.execute(sql, cast("list[Any] | Mapping[str, Any] | None", params))
+        """``sql``'s rows; ``StoreUnavailable`` (one line, logged once per outage) when the store is down."""
+        try:
+            rows = self.client.execute(sql, cast("list[Any] | Mapping[str, Any] | None", params))
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            raise self._unreachable(exc) from None
+        if self._down_since is not None:
+            self._back()
+        return rows
+
+    def _unreachable(self, exc: Exception) -> StoreUnavailable:
+        error = StoreUnavailable(
+            f"the ClickHouse store {self.client.url.redacted} is unreachable: {error_line(exc)}"
+        )
+        with self._outage_lock:
+            first = self._down_since is None
+            if first:
+                self._down_since = time.monotonic()
+        if first:
+            log.warning("%s; answering 503 until it is back", error)
+        return error
+
+    def _back(self) -> None:
+        with self._outage_lock:
+            since, self._down_since = self._down_since, None
+        if since is not None:
+            log.warning(
+                "the ClickHouse store %s works again after %.1f s",
+                self.client.url.redacted,
+                time.monotonic() - since,
+            )
 
     def stream(self, sql: str, params: Any = None) -> Iterator[tuple[Any, ...]]:
         return self.client.stream(sql, cast("list[Any] | Mapping[str, Any] | None", params))
@@ -160,9 +199,10 @@ class ClickHouseStore:
             try:
                 records, duplicates, newest = self.incremental(("health",), self._counts)
                 self._last_error = None
+            except StoreUnavailable as exc:
+                status, self._last_error = "unreachable", str(exc)
             except Exception as exc:
-                reason = " ".join(str(exc).split("Stack trace")[0].split())[:300]
-                status, self._last_error = "error", f"{type(exc).__name__}: {reason}"
+                status, self._last_error = "error", f"{type(exc).__name__}: {error_line(exc)}"
         return {
             "status": status,
             "records_indexed": records,
