@@ -2,8 +2,11 @@
 
 There are no ingest batches to fold forward: an aggregate is computed whole and reused for
 ``CACHE_SECONDS`` (the dashboard asks every 5 s and Prometheus every 15 s, so each costs one query per
-interval, and new records show up within a second). Totals read ``FINAL``: exact while duplicates still
-wait for a merge.
+interval, and new records show up within a second). An all-time aggregate (``keep``: the /metrics totals
+and histograms, whole-table questions that take seconds on a big table) is then answered from its last
+computation while one thread computes it again, so a scrape never waits for it; one older than
+``STALE_SECONDS``, or asked while the store is down, is computed in the asker's thread. Totals read
+``FINAL``: exact while duplicates still wait for a merge.
 """
 
 from __future__ import annotations
@@ -30,13 +33,15 @@ from ai_usage_monitor.store.clickhouse.schema import TTL_MIN_VERSION, apply_rete
 from ai_usage_monitor.store.dialect import CLICKHOUSE, Dialect
 from ai_usage_monitor.store_url import parse_store_url
 
-__all__ = ["CACHE_SECONDS", "RETENTION_EVERY", "TICK_SECONDS", "ClickHouseStore"]
+__all__ = ["CACHE_SECONDS", "RETENTION_EVERY", "STALE_SECONDS", "TICK_SECONDS", "ClickHouseStore"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 #: Seconds an aggregate computed by ClickHouse is answered from memory before it is asked again.
 CACHE_SECONDS = 1.0
+#: An all-time aggregate at most this old is answered while it is computed again in the background.
+STALE_SECONDS = 300.0
 #: Aggregates kept at most (least recently used dropped first).
 MAX_CACHED = 256
 #: On a server without TTLs, seconds between two drops of months past the retention (``refresh``).
@@ -66,6 +71,10 @@ class ClickHouseStore:
         #: when the current outage began (``None``: the store answers), to log it once
         self._down_since: float | None = None
         self._outage_lock = threading.Lock()
+        #: all-time aggregates to compute again, by key, for the one refresher thread
+        self._stale: dict[Hashable, Fold[Any]] = {}
+        self._stale_ready = threading.Condition()
+        self._refresher: threading.Thread | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> ClickHouseStore:
@@ -128,21 +137,56 @@ class ClickHouseStore:
         return self.client.stream(sql, cast("list[Any] | Mapping[str, Any] | None", params))
 
     def incremental(self, key: Hashable, fold: Fold[T], *, keep: bool = True, recomputes: bool = False) -> T:
-        """``fold(0, 1, None)``, the whole aggregate, reused for ``CACHE_SECONDS`` (``keep`` and
-        ``recomputes`` matter to the DuckDB index's folding only)."""
+        """``fold(0, 1, None)``, the whole aggregate, reused for ``CACHE_SECONDS``; a ``keep`` (all-time)
+        one then answered while computed again (see the module docstring). ``recomputes`` matters to the
+        DuckDB index's folding only."""
         now = time.monotonic()
         with self._cache_lock:
             hit = self._cache.get(key)
             if hit is not None and now - hit[0] < CACHE_SECONDS:
                 self._cache.move_to_end(key)
                 return cast(T, hit[1])
+        if keep and hit is not None and now - hit[0] < STALE_SECONDS and self._down_since is None:
+            self._compute_later(key, fold)
+            return cast(T, hit[1])
         value = fold(0, 1, None)
+        self._keep(key, now, value)
+        return value
+
+    def _keep(self, key: Hashable, computed_at: float, value: Any) -> None:
         with self._cache_lock:
-            self._cache[key] = (now, value)
+            self._cache[key] = (computed_at, value)
             self._cache.move_to_end(key)
             while len(self._cache) > MAX_CACHED:
                 self._cache.popitem(last=False)
-        return value
+
+    def _compute_later(self, key: Hashable, fold: Fold[Any]) -> None:
+        with self._stale_ready:
+            if self._closed:
+                return
+            self._stale[key] = fold
+            if self._refresher is None or not self._refresher.is_alive():
+                self._refresher = threading.Thread(
+                    target=self._refresh_stale, name="ai-usage-clickhouse-aggregates", daemon=True
+                )
+                self._refresher.start()
+            self._stale_ready.notify()
+
+    def _refresh_stale(self) -> None:
+        """Compute the aggregates ``incremental`` answered stale, one at a time, until ``close()``."""
+        while True:
+            with self._stale_ready:
+                while not self._stale and not self._closed:
+                    self._stale_ready.wait()
+                if self._closed:
+                    return
+                key = next(iter(self._stale))
+                fold = self._stale.pop(key)
+            started = time.monotonic()
+            try:
+                self._keep(key, started, fold(0, 1, None))
+            except Exception as exc:  # the next asker past STALE_SECONDS meets it in its own thread
+                log.debug("computing a ClickHouse aggregate again failed: %s", exc)
 
     def expired(self, name: str) -> Any:
         """Nothing: a TTL or a dropped month takes its records out of /metrics' counters too
@@ -197,7 +241,8 @@ class ClickHouseStore:
         status = "closed" if self._closed else "ok"
         if not self._closed:
             try:
-                records, duplicates, newest = self.incremental(("health",), self._counts)
+                # not ``keep``: /health must see the store as it is now, never an answer kept while it is down
+                records, duplicates, newest = self.incremental(("health",), self._counts, keep=False)
                 self._last_error = None
             except StoreUnavailable as exc:
                 status, self._last_error = "unreachable", str(exc)
@@ -222,7 +267,11 @@ class ClickHouseStore:
     def close(self) -> None:
         if not self._closed:
             self.stop_tailing()
-            self._closed = True
+            with self._stale_ready:
+                self._closed = True
+                self._stale_ready.notify_all()
+            if self._refresher is not None:
+                self._refresher.join(timeout=30)
             self.client.close()
 
     def __enter__(self) -> Self:
