@@ -414,7 +414,9 @@ class RecordsDropped(BaseModel):
 class Health(_Open):
     """The store's own state: how much it indexed, what it skipped, how far behind the files it is."""
 
-    status: str
+    status: str = Field(
+        description='"ok"; else (answered with 503) "error", "closed", or "unreachable" (a ClickHouse store)'
+    )
     records_indexed: int
     corrupt_lines: int
     duplicate_records: int = Field(0, description="Lines of a record already indexed (same record_id)")

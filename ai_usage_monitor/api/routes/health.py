@@ -57,6 +57,6 @@ def health(store: StoreDep, response: Response) -> Health:
     report.records_dropped = RecordsDropped.model_validate(
         _redacted(summarize_drops(read_ledgers(settings.records_dir)), folders)
     )
-    if report.status not in ("ok", "degraded"):
+    if report.status != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return report
