@@ -166,9 +166,8 @@ def start_retention(store: Store) -> RetentionScheduler | None:
     from ai_usage_monitor.store.index import UsageStore
 
     settings = store.settings
-    if not (settings.retention_days or settings.index_retention_days) or not isinstance(store, UsageStore):
-        return None
-    if store.mode == "read_only":
+    wanted = settings.retention_days or settings.index_retention_days
+    if not wanted or not isinstance(store, UsageStore) or store.mode == "read_only":
         return None
     scheduler = RetentionScheduler(store)
     scheduler.start()

@@ -7,6 +7,7 @@ records have unknown usage (``usage_missing``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from anthropic import APIStatusError, AsyncStream, Stream
@@ -19,6 +20,7 @@ from ai_usage_monitor.instrumentation.anthropic.readers import (
     text,
 )
 from ai_usage_monitor.instrumentation.core import CallInfo, CallTracker, Failure, StreamState, Usage
+from ai_usage_monitor.instrumentation.endpoints import Endpoint, EndpointCache, host_and_port
 from ai_usage_monitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
 from ai_usage_monitor.providers import PROVIDER_HOSTS
 
@@ -48,7 +50,6 @@ _CLOUD_PROVIDERS = {
     "AnthropicVertex": "gcp.vertex_ai",
     "AsyncAnthropicVertex": "gcp.vertex_ai",
 }
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def provider_of(client: Any, host: str | None = None) -> str:
@@ -74,38 +75,28 @@ def _request_model(kwargs: dict[str, Any]) -> str | None:
     return model if isinstance(model, str) and model else None
 
 
-#: endpoints by client type and ``id`` of its base URL object (a client's URL is replaced, never mutated)
-_endpoints: dict[tuple[type[Any], int], tuple[Any, str, str | None, int | None]] = {}
-_ENDPOINTS_LIMIT = 256
+def _find_endpoint(client: Any, _hosts: Mapping[str, str]) -> Endpoint:
+    host, port = host_and_port(getattr(client, "base_url", None))
+    return Endpoint(provider_of(client, host), host, port)
 
 
-def _endpoint(client: Any) -> tuple[str, str | None, int | None]:
-    """Provider, host and port of a client, remembered per base URL object."""
-    url = getattr(client, "_base_url", None)
-    if url is None:
-        url = getattr(client, "base_url", None)
-    key = (type(client), id(url))
-    hit = _endpoints.get(key)
-    if hit is not None and hit[0] is url:
-        return hit[1:]
-    host = str(getattr(url, "host", "") or "") or None
-    port = getattr(url, "port", None)
-    if port is None:
-        port = _DEFAULT_PORTS.get(str(getattr(url, "scheme", "")))
-    if len(_endpoints) >= _ENDPOINTS_LIMIT:
-        _endpoints.clear()
-    provider = provider_of(client, host)
-    _endpoints[key] = (url, provider, host, port)  # holding the URL keeps its id unique
-    return provider, host, port
+#: the provider of an Anthropic client, from its class and host (``provider_hosts`` names OpenAI-style hosts)
+_endpoint = EndpointCache(_find_endpoint).get
 
 
 class MessagesExtractor:
     """``messages.create`` / ``messages.parse`` (sync and async), streamed with ``stream=True`` or not."""
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallInfo:
-        provider, address, port = _endpoint(getattr(instance, "_client", None))
+        endpoint = _endpoint(getattr(instance, "_client", None))
         return CallInfo(
-            provider, "chat", _request_model(kwargs), SOURCE, kwargs.get("stream") is True, address, port
+            endpoint.provider,
+            "chat",
+            _request_model(kwargs),
+            SOURCE,
+            kwargs.get("stream") is True,
+            endpoint.address,
+            endpoint.port,
         )
 
     def is_stream(self, call: CallInfo, result: Any) -> bool:

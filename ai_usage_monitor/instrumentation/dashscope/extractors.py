@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ai_usage_monitor.instrumentation.core import CallInfo, CallTracker, Failure, StreamState, Usage
+from ai_usage_monitor.instrumentation.endpoints import DEFAULT_PORTS
 from ai_usage_monitor.instrumentation.fields import count, field
 from ai_usage_monitor.instrumentation.streams import wrap_async_generator, wrap_generator
 from ai_usage_monitor.providers import PROVIDER_DASHSCOPE, PROVIDER_DASHSCOPE_INTL, PROVIDER_HOSTS
@@ -46,7 +47,6 @@ PROVIDER = PROVIDER_DASHSCOPE
 INTL_PROVIDER = PROVIDER_DASHSCOPE_INTL
 #: What the SDK calls when ``dashscope.base_http_api_url`` is unset (mainland China endpoint).
 DEFAULT_BASE_URL = "https://dashscope.aliyuncs.com/api/v1"
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 #: DashScope streams say ``"null"`` (a string) as the finish reason of every chunk but the last.
 _NO_REASON = frozenset({"", "null"})
 _TOKEN_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "cached_tokens", "reasoning_tokens")
@@ -69,7 +69,7 @@ def server_of(url: str) -> tuple[str | None, int | None]:
         port = parts.port
     except ValueError:
         port = None
-    return parts.hostname, port or _DEFAULT_PORTS.get(parts.scheme)
+    return parts.hostname, port or DEFAULT_PORTS.get(parts.scheme)
 
 
 def provider_of(address: str | None) -> str:

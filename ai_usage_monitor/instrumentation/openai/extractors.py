@@ -23,13 +23,12 @@ have unknown usage (``usage_missing``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from openai import AsyncAzureOpenAI, AsyncStream, AzureOpenAI, Stream
 
 from ai_usage_monitor.instrumentation.core import CallInfo, CallTracker, Failure, StreamState, Usage
+from ai_usage_monitor.instrumentation.endpoints import NO_HOSTS, Endpoint, EndpointCache, host_and_port
 from ai_usage_monitor.instrumentation.streams import AsyncStreamProxy, StreamProxy
 from ai_usage_monitor.providers import (
     PROVIDER_AZURE,
@@ -83,62 +82,22 @@ SOURCE = "openai"
 
 #: providers whose chat API takes DashScope's ``enable_thinking`` switch in ``extra_body``
 _ENABLE_THINKING_PROVIDERS = frozenset({PROVIDER_DASHSCOPE, PROVIDER_DASHSCOPE_INTL, "siliconflow"})
-_NO_HOSTS: Mapping[str, str] = MappingProxyType({})
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 #: header the SDK's ``with_raw_response`` / ``with_streaming_response`` wrappers add to a call
 _RAW_RESPONSE_HEADER = "x-stainless-raw-response"
 #: Responses API stream events that carry the final response with its usage
 _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where a client sends its calls."""
-
-    provider: str
-    address: str | None
-    port: int | None
-
-
-#: endpoints by ``id`` of the client's base URL object: (that URL, the client's type, the ``providers``
-#: setting it was found with, its endpoint)
-_endpoints: dict[int, tuple[Any, type[Any], Mapping[str, str], Endpoint]] = {}
-_ENDPOINTS_LIMIT = 256
-
-
-def _client_endpoint(client: Any) -> Endpoint:
-    """:func:`endpoint_of`, remembered per base URL object (a client's URL is replaced, never mutated)."""
-    # the attribute behind the ``base_url`` property, whose getter runs an import statement in SDK 3.x
-    url = getattr(client, "_base_url", None)
-    if url is None:
-        url = getattr(client, "base_url", None)
-    hosts = get_recorder().settings.provider_hosts
-    hit = _endpoints.get(id(url))
-    if hit is not None and hit[0] is url and hit[1] is type(client) and hit[2] is hosts:
-        return hit[3]
-    endpoint = endpoint_of(client, hosts)
-    if len(_endpoints) >= _ENDPOINTS_LIMIT:
-        _endpoints.clear()
-    _endpoints[id(url)] = (
-        url,
-        type(client),
-        hosts,
-        endpoint,
-    )  # holding the URL keeps its id from being reused
-    return endpoint
-
-
-def endpoint_of(client: Any, hosts: Mapping[str, str] = _NO_HOSTS) -> Endpoint:
+def endpoint_of(client: Any, hosts: Mapping[str, str] = NO_HOSTS) -> Endpoint:
     """Provider, host and port of an ``OpenAI``-style client, from its ``base_url`` (httpx or httpx2 URL)."""
     url = getattr(client, "base_url", None)
-    host = str(getattr(url, "host", "") or "")
-    path = str(getattr(url, "path", "") or "")
-    port = getattr(url, "port", None)
-    if port is None:
-        port = _DEFAULT_PORTS.get(str(getattr(url, "scheme", "")))
+    host, port = host_and_port(url)
     if isinstance(client, (AzureOpenAI, AsyncAzureOpenAI)):
-        return Endpoint(PROVIDER_AZURE, host or None, port)
-    return Endpoint(provider_for(host, path, hosts), host or None, port)
+        return Endpoint(PROVIDER_AZURE, host, port)
+    return Endpoint(provider_for(host or "", str(getattr(url, "path", "") or ""), hosts), host, port)
+
+
+_endpoints = EndpointCache(endpoint_of)
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -334,7 +293,8 @@ class _OpenAIExtractor:
     operation: str = "chat"
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallInfo:
-        endpoint = _client_endpoint(getattr(instance, "_client", None))
+        client = getattr(instance, "_client", None)
+        endpoint = _endpoints.get(client, get_recorder().settings.provider_hosts)
         return CallInfo(  # by position (provider, operation, request model, source, stream, address, port)
             endpoint.provider,
             self.operation,
