@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 __all__ = [
+    "NO_HOSTS",
     "PROVIDER_AZURE",
     "PROVIDER_DASHSCOPE",
     "PROVIDER_DASHSCOPE_INTL",
@@ -45,13 +46,14 @@ PROVIDER_HOSTS: Mapping[str, str] = MappingProxyType(
         "api.siliconflow.cn": "siliconflow",
     }
 )
-_NO_HOSTS: Mapping[str, str] = MappingProxyType({})
+#: no ``provider_hosts`` setting
+NO_HOSTS: Mapping[str, str] = MappingProxyType({})
 _DASHSCOPE_HOST_SUFFIX = ".maas.aliyuncs.com"
 _DASHSCOPE_COMPATIBLE_PATH = "/compatible-mode/"
 _AZURE_HOST_SUFFIX = ".openai.azure.com"
 
 
-def provider_for(host: str, path: str = "", hosts: Mapping[str, str] = _NO_HOSTS) -> str:
+def provider_for(host: str, path: str = "", hosts: Mapping[str, str] = NO_HOSTS) -> str:
     """The provider name for a base URL's host and path; ``hosts``: the ``provider_hosts`` setting."""
     host = host.lower().rstrip(".")
     known = PROVIDER_HOSTS.get(host)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
+
+from ai_usage_monitor.providers import NO_HOSTS
 
 __all__ = ["DEFAULT_PORTS", "NO_HOSTS", "Endpoint", "EndpointCache", "host_and_port"]
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
-#: no ``provider_hosts`` setting
-NO_HOSTS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
