@@ -1,6 +1,7 @@
 """Budget ledger benchmark (issue 10): what one ``reserve`` + ``settle`` costs per call, ledger alone.
 
-Backends: the records folder's ledger (the mapped counters file), Redis (a throw-away ``redis-server``
+Backends: the records folder's ledger (the mapped counters file; also as a process runs it without the
+compiled ``_ledger_ops``), Redis (a throw-away ``redis-server``
 on 127.0.0.1 unless ``--redis URL``), and each of them behind per-process slices (``budget_slice``).
 One budget, one scope value; every call reserves a worst case and settles a smaller real cost. Figures
 are the median of ``--repeats`` runs of ``--calls`` calls each, in one thread and, with ``--threads N``,
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ai_usage_monitor.budgets import counter_map
 from ai_usage_monitor.budgets.config import Budget, PeriodClock, period_window, scope_value
 from ai_usage_monitor.budgets.ledger import Ledger, Refusal
 from ai_usage_monitor.budgets.local_ledger import LocalLedger
@@ -38,6 +40,16 @@ from ai_usage_monitor.testing.redis_server import RedisServer
 LIMIT = 50.0
 WORST = 0.05
 ACTUAL = 0.004
+
+
+def python_local(records: Path) -> Ledger:
+    """The records folder's ledger as a process built without the compiled gate runs it."""
+    kept = counter_map.COMPILED_GATE
+    counter_map.COMPILED_GATE = None
+    try:
+        return LocalLedger(records)
+    finally:
+        counter_map.COMPILED_GATE = kept
 
 
 def run_calls(ledger: Ledger, budget: str, calls: int, threads: int) -> float:
@@ -123,6 +135,7 @@ def main() -> None:
         records = Path(tmp) / "records"
         backends: list[tuple[str, Callable[[], Ledger]]] = [
             ("local", lambda: LocalLedger(records)),
+            ("local, in Python", lambda: python_local(records)),
             ("local + slices", lambda: SlicedLedger(LocalLedger(records), slice_fraction=args.slice)),
             ("redis", lambda: RedisLedger(url)),
             ("redis + slices", lambda: SlicedLedger(RedisLedger(url), slice_fraction=args.slice)),

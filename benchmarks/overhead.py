@@ -304,6 +304,15 @@ def report(title: str, arms: list[Arm]) -> dict[str, Added]:
             f"{arm.name:44} {statistics.median(arm.wall):10.1f} {result.wall:9.1f} {interval:>16} "
             f"{result.cpu:13.1f}"
         )
+    ours = next((arm for arm in arms if arm.name == OURS), None)
+    guarded = [arm for arm in arms if arm.name.startswith(f"{OURS} + ") and arm.name != OURS_TRACED]
+    if ours is not None and guarded:  # the guard's own figure: against the arm without budgets, per round
+        heading = "budget arm, over ai-usage-monitor in the same round"
+        print(f"  {heading:58} {'added µs':>9} {'95% interval':>16}")
+        for arm in guarded:
+            over = added(arm, ours)
+            interval = f"[{over.wall_low:.0f}, {over.wall_high:.0f}]"
+            print(f"  {arm.name[len(OURS) + 3 :]:58} {over.wall:9.1f} {interval:>16}  CPU {over.cpu:.1f}")
     official = results.get(OFFICIAL)
     if official is not None and official.wall > 0 and official.cpu > 0:
         for name in (OURS, OURS_TRACED):

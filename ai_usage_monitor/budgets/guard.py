@@ -16,7 +16,6 @@ from ai_usage_monitor.budgets.alerts import ThresholdAlerts
 from ai_usage_monitor.budgets.config import Budget, PeriodClock, PeriodWindow, scope_value
 from ai_usage_monitor.budgets.exceeded import BudgetExceeded
 from ai_usage_monitor.budgets.ledger import Ledger, Refusal, Reservation, open_ledger
-from ai_usage_monitor.budgets.request_bounds import request_bounds
 from ai_usage_monitor.budgets.seed import seed_from_records
 from ai_usage_monitor.budgets.sliced_ledger import SlicedLedger
 from ai_usage_monitor.budgets.worst_case import WorstCaseRates
@@ -139,7 +138,7 @@ class BudgetGuard:
                         ticket.counted.append((budget, value, window))
                     continue
                 if cost is None:
-                    cost = self._worst_case(call, model, args, kwargs, now)
+                    cost = self.rates.call_cost(call.provider, model, args, kwargs, call.thinking, now)
                 got = self.ledger.reserve(plan.name, value, window, cost, plan.limit)
                 if isinstance(got, Reservation):
                     ticket.held.append((budget, window, got))
@@ -158,13 +157,6 @@ class BudgetGuard:
                 self.release(ticket)
             raise
         return ticket, args
-
-    def _worst_case(
-        self, call: CallInfo, model: str, args: tuple[Any, ...], kwargs: dict[str, Any], now: float
-    ) -> float:
-        return self.rates.bound(
-            call.provider, model, request_bounds(args, kwargs, thinking=call.thinking), now
-        )
 
     def _exceeded(self, budget: Budget, refusal: Refusal) -> BudgetExceeded:
         return BudgetExceeded(

@@ -13,7 +13,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ai_usage_monitor.budgets.config import PeriodWindow
 
@@ -45,7 +45,9 @@ class Reservation:
     period: str
     resets_at: float
     amount: float
-    token: str
+    #: the ledger's own handle of the hold (the local file's token and counter, a string in Redis and in
+    #: slices)
+    token: Any
 
 
 @dataclass(frozen=True, slots=True)

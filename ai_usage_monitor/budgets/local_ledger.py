@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ai_usage_monitor.budgets.config import PeriodWindow
 from ai_usage_monitor.budgets.counter_map import DEFAULT_RESERVATION_SLOTS, Counter, CounterMap, LedgerFull
+from ai_usage_monitor.budgets.gate import SLOW
 from ai_usage_monitor.budgets.ledger import (
     DEFAULT_LEASE_SECONDS,
     Ledger,
@@ -180,23 +181,33 @@ class LocalLedger(Ledger):
         now = time.time()
         expires = now + self.lease_seconds
         try:
-            got = self.counters.reserve(counter, amount, limit, now, expires)
+            fast = self.counters.fast
+            got = (
+                fast.reserve(counter[0], counter[1], amount, limit, now, expires)
+                if fast is not None
+                else SLOW
+            )
+            if got is SLOW:
+                got = self.counters.reserve_locked(counter, amount, limit, now, expires)
             if got is None:
                 got = self.counters.reserve(self._forget(key, window.end), amount, limit, now, expires)
         except LedgerFull as exc:  # refused rather than let through unguarded
             handle_internal_error("budget ledger", exc)
             got = (exc.spent, exc.reserved)
-        if got.__class__ is str:
-            return Reservation(budget, scope_value, window.label, window.end, amount, got)
+        if got.__class__ is int:  # the token names the counter too: a settle needs no look-up
+            return Reservation(budget, scope_value, window.label, window.end, amount, (got, counter))
         spent, reserved = got if isinstance(got, tuple) else (0.0, 0.0)
         return Refusal(budget, scope_value, window.label, window.end, amount, spent, reserved, limit)
 
     def settle(self, reservation: Reservation, actual: float) -> float:
-        r = reservation
-        key = (r.budget, r.scope_value, r.period)
-        spent = self.counters.settle(r.token, self._known.get(key) or self._counter(key, r.resets_at), actual)
+        token, counter = reservation.token
+        fast = self.counters.fast
+        spent = fast.settle(token, counter[0], counter[1], actual) if fast is not None else SLOW
+        if spent is SLOW:
+            spent = self.counters.settle_locked(token, counter, actual)
         if spent is None:  # the counter's slot was reused: the reservation is gone with it, the spend is not
-            spent = self.counters.add(self._forget(key, r.resets_at), actual)
+            r = reservation
+            spent = self.counters.add(self._forget((r.budget, r.scope_value, r.period), r.resets_at), actual)
         return spent or 0.0
 
     def add(self, budget: str, scope_value: str, window: PeriodWindow, actual: float) -> float:

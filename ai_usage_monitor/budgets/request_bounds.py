@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RequestBounds", "request_bounds"]
+__all__ = ["ROLES", "RequestBounds", "request_bounds"]
 
 #: what each request keyword says: input messages, other billed input, the output cap, the thinking
 #: budget, or a mapping holding some of those (DashScope ``parameters``, OpenAI ``extra_body``)
-_ROLES: dict[str, str] = {
+ROLES: dict[str, str] = {
     **dict.fromkeys(("messages", "input", "prompt"), "messages"),
     **dict.fromkeys(
         ("tools", "functions", "system", "instructions", "response_format", "history", "tool_choice"), "extra"
@@ -54,7 +54,7 @@ def request_bounds(args: tuple[Any, ...], kwargs: Mapping[str, Any], *, thinking
     found: dict[str, Any] = {}
     nested: list[Mapping[str, Any]] = []
     for key, value in kwargs.items():
-        role = _ROLES.get(key)
+        role = ROLES.get(key)
         if role is None or not value:
             continue
         if role == "messages" and isinstance(value, list | tuple):
@@ -70,7 +70,7 @@ def request_bounds(args: tuple[Any, ...], kwargs: Mapping[str, Any], *, thinking
             found.setdefault(role, value)
     for mapping in nested:  # the top-level keyword wins over the same name inside a mapping
         for key, value in mapping.items():
-            role = _ROLES.get(key)
+            role = ROLES.get(key)
             if role in ("max_tokens", "thinking_budget", "thinking") and value:
                 found.setdefault(role, value)
     if len(args) > 1:

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ai_usage_monitor.budgets.request_bounds import RequestBounds
+from ai_usage_monitor.budgets.request_bounds import ROLES, RequestBounds, request_bounds
 from ai_usage_monitor.pricing.models import PriceEntry
 from ai_usage_monitor.pricing.pricer import Pricer
 
@@ -193,8 +193,65 @@ class WorstCaseRates:
                 self._models.clear()
             entry = self.pricer.price_entry(provider=provider, model=model, at=now)
             rates = known.rates if known is not None and known.entry is entry else {}
-            known = self._models[(provider, model)] = _ModelRates(now + _ENTRY_TTL_S, entry, rates)
+            cap = output_cap(model)
+            limits = tuple(tier.max_input_tokens for tier in entry.tiers[:-1]) if entry is not None else ()
+            known = self._models[(provider, model)] = _ModelRates(
+                now + _ENTRY_TTL_S, entry, rates, cap, limits
+            )
         return known
+
+    def call_cost(  # noqa: PLR0917 - the guard's hot path calls it positionally
+        self,
+        provider: str,
+        model: str,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        thinking: bool,
+        now: float,
+    ) -> float:
+        """The worst case of an SDK call's own arguments at Unix time ``now``: the guard's hot path.
+
+        The usual request (its messages a list of dicts of strings, at most an output cap besides) is read
+        and priced in one pass; any other shape goes through ``request_bounds`` and ``bound``, which this
+        pass gives the same answer as."""
+        known = self._models.get((provider, model))
+        if known is None or known.expires < now:
+            known = self._model(provider, model, now)
+        if known.entry is None:
+            return 0.0
+        if len(args) > 1:
+            return self.bound(provider, model, request_bounds(args, kwargs, thinking=thinking), now)
+        inputs = REQUEST_OVERHEAD_TOKENS
+        max_tokens: int | None = None
+        capped = False
+        for key, value in kwargs.items():
+            role = ROLES.get(key)
+            if role is None or not value:
+                continue
+            if role == "messages" and value.__class__ is list:
+                for message in value:
+                    if message.__class__ is not dict:
+                        return self.bound(
+                            provider, model, request_bounds(args, kwargs, thinking=thinking), now
+                        )
+                    inputs += MESSAGE_OVERHEAD_TOKENS
+                    for name, text in message.items():
+                        if name == "role":
+                            continue
+                        if text.__class__ is str:  # the common case, without a call
+                            inputs += len(text.encode("utf-8", "surrogatepass"))
+                        elif name == "content" and isinstance(text, list):
+                            inputs += sum(_part_bound(part) for part in text)
+                        else:
+                            inputs += _part_bound(text)
+            elif role == "max_tokens":
+                if not capped:  # the first given wins, as in request_bounds
+                    capped = True
+                    valid = isinstance(value, int) and value.__class__ is not bool and value > 0
+                    max_tokens = value if valid else None
+            else:
+                return self.bound(provider, model, request_bounds(args, kwargs, thinking=thinking), now)
+        return self._priced(known, provider, model, inputs, max_tokens, thinking, None)
 
     def cost(
         self,
@@ -216,15 +273,35 @@ class WorstCaseRates:
         known = self._models.get((provider, model))
         if known is None or known.expires < now:
             known = self._model(provider, model, now)
-        entry = known.entry
-        if entry is None:
+        if known.entry is None:
             return 0.0
         inputs = input_token_bound(bounds.messages, extra=bounds.extra)
-        thinking = bounds.thinking
-        outputs = bounds.max_tokens
-        if thinking or outputs is None or outputs <= 0:  # else output_bound's answer, without the call
-            outputs = output_bound(model, bounds.max_tokens, thinking, bounds.thinking_budget)
-        tier = entry.tier_index(inputs) if len(entry.tiers) > 1 else 0
+        return self._priced(
+            known, provider, model, inputs, bounds.max_tokens, bounds.thinking, bounds.thinking_budget
+        )
+
+    def _priced(  # noqa: PLR0917 - on the hot path
+        self,
+        known: _ModelRates,
+        provider: str,
+        model: str,
+        inputs: int,
+        max_tokens: int | None,
+        thinking: bool,
+        thinking_budget: int | None,
+    ) -> float:
+        """The cost of ``inputs`` tokens in and the output bound out, at the cached rates of their tier."""
+        entry = known.entry
+        assert entry is not None
+        if thinking:
+            outputs = output_bound(model, max_tokens, thinking, thinking_budget)
+        else:  # output_bound's answer, without the call
+            outputs = max_tokens if max_tokens is not None and max_tokens > 0 else known.cap
+        tier = 0  # PriceEntry.tier_index, without the call
+        for limit in known.limits:
+            if limit is not None and inputs <= limit:
+                break
+            tier += 1
         rates = known.rates.get((thinking, tier))
         if rates is None:
             written = inputs if entry.tiers[tier].cache_write_price > entry.tiers[tier].input else 0
@@ -246,3 +323,7 @@ class _ModelRates:
     expires: float
     entry: PriceEntry | None
     rates: dict[tuple[bool, int], tuple[float, float]]
+    #: the model's output cap (``output_cap``)
+    cap: int
+    #: the most input tokens of each tier but the last (``PriceEntry.tier_index`` reads them)
+    limits: tuple[int | None, ...]

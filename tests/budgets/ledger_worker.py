@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ai_usage_monitor.budgets import counter_map
 from ai_usage_monitor.budgets.config import period_window
 from ai_usage_monitor.budgets.ledger import Ledger, Refusal
 from ai_usage_monitor.budgets.local_ledger import LocalLedger
@@ -26,8 +27,11 @@ __all__ = ["main", "open_spec_ledger"]
 
 
 def open_spec_ledger(spec: dict[str, Any]) -> Ledger:
-    """The ledger a spec names: ``redis`` (a URL) or the local file of ``records_dir``; sliced if asked."""
+    """The ledger a spec names: ``redis`` (a URL) or the local file of ``records_dir`` (its operations in
+    Python with ``python_gate``); sliced if asked."""
     lease = float(spec.get("lease", 900.0))
+    if spec.get("python_gate"):
+        counter_map.COMPILED_GATE = None
     ledger: Ledger
     if spec.get("redis"):
         from ai_usage_monitor.budgets.redis_ledger import RedisLedger

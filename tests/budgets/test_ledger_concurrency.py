@@ -42,7 +42,10 @@ def check_run(results: list[dict[str, Any]], spent: float, slack: float) -> None
         assert refused_spent + refused_reserved + WORST > LIMIT - 1e-9
 
 
-def test_four_processes_on_the_local_ledger(tmp_path: Path) -> None:
+@pytest.mark.parametrize("python_gates", [0, 2], ids=["compiled", "two-in-python"])
+def test_four_processes_on_the_local_ledger(tmp_path: Path, python_gates: int) -> None:
+    """Also with processes of both kinds on one file: those without the compiled gate fold in the settles
+    the others published without the lock."""
     spec = {
         "records_dir": str(tmp_path),
         "budget": "日预算",
@@ -50,7 +53,7 @@ def test_four_processes_on_the_local_ledger(tmp_path: Path) -> None:
         "limit": LIMIT,
         "threads": THREADS,
     }
-    results = hammer([spec] * 4)
+    results = hammer([{**spec, "python_gate": i < python_gates} for i in range(4)])
     check_run(results, spent_of(LocalLedger(tmp_path), "日预算"), slack=0.0)
 
 

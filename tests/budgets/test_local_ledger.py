@@ -177,16 +177,16 @@ def test_expired_reservations_are_swept_only_when_one_can_have_expired(
     counters.assign(0, 7)
     now = time.time()
     short = counters.reserve((0, 7), 1.0, 100.0, now, now + 0.2)
-    assert isinstance(short, str)
+    assert isinstance(short, int)
     for _ in range(50):  # nothing can have expired yet: no sweep
         token = counters.reserve((0, 7), 1.0, 100.0, time.time(), time.time() + 900)
-        assert isinstance(token, str)
+        assert isinstance(token, int)
         counters.settle(token, (0, 7), 0.5)
     assert sweeps == []
     time.sleep(0.3)
     for _ in range(50):  # one sweep drops the expired one; the next lease end is 900 s away
         token = counters.reserve((0, 7), 1.0, 100.0, time.time(), time.time() + 900)
-        assert isinstance(token, str)
+        assert isinstance(token, int)
         counters.settle(token, (0, 7), 0.5)
     assert len(sweeps) == 1
     assert counters.read([(0, 7)], time.time()) == [(50.0, 0.0)]

@@ -1,0 +1,602 @@
+/* The budget ledger's hot operations in C: reserve, settle and add on the mapped counters file
+ * (counter_map.py), under the process's lock and the file's flock, with the same layout and the same
+ * arithmetic as counter_map.py's Python path, in far fewer instructions than the interpreter runs.
+ *
+ * A Gate is the in-process lock and the view of one mapping. Its operations never wait and never call
+ * into Python while they hold the locks: when a lock is taken, a sweep is due, or a slot lies past the
+ * mapping, they answer Ellipsis and counter_map.py does the work in Python, through enter() and leave(),
+ * which wait (without the GIL) and so serialise with the C path. Optional: built when a C compiler is
+ * there; without it, counter_map.py runs everything in Python. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pythread.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+
+/* the layout (counter_map.py checks LAYOUT against its own) */
+#define HEADER_WORDS 8
+#define ENTRY_WORDS 5
+#define COUNTER_WORDS 4
+#define INDEX_BITS 20
+#define INDEX_MASK ((INT64_C(1) << INDEX_BITS) - 1)
+/* header words */
+#define LIVE 4
+#define EARLIEST 5
+#define HINT 6
+#define TOP 7
+/* a settle is published without the lock only while its lease has longer than this to run: a sweep, which
+ * drops expired reservations with plain stores, can then never meet it */
+#define SETTLE_MARGIN_S 2.0
+
+/* "do it in Python" */
+#define RETURN_SLOW return Py_NewRef(Py_Ellipsis)
+
+/* every word is read as the one type it holds, through this union */
+typedef union {
+    int64_t q;
+    double d;
+} Word;
+
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock lock;
+    int fd;          /* -1 while the file is not open */
+    int file_locked; /* whether this process's flock on fd is held (by the thread holding lock) */
+    int viewing;     /* whether view holds the mapping */
+    Py_buffer view;
+    int64_t slots;       /* reservation entries */
+    int64_t capacity;    /* counter slots mapped */
+    int64_t counters_at; /* the first counter's word */
+    uint64_t rng;        /* xorshift64 state: the random part of reservation tokens */
+} Gate;
+
+static double wall_clock(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
+static int64_t load_token(Word *w, int64_t e)
+{
+    return __atomic_load_n(&w[e].q, __ATOMIC_ACQUIRE);
+}
+
+/* A settled entry's token is the bitwise NOT of its cost's bits: negative, as a cost is never below 0. */
+static int64_t settled_token(double actual)
+{
+    uint64_t bits;
+    memcpy(&bits, &actual, sizeof bits);
+    return (int64_t)~bits;
+}
+
+static double as_double(int64_t bits)
+{
+    double value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+static double settled_actual(int64_t token)
+{
+    return as_double(~token);
+}
+
+static uint64_t next_random(Gate *g)
+{
+    uint64_t x = g->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return g->rng = x;
+}
+
+/* Both locks without waiting: 1 when taken, 0 when either is held elsewhere (or the file is not open). */
+static int try_enter(Gate *g)
+{
+    if (g->fd < 0 || !g->viewing || !PyThread_acquire_lock(g->lock, NOWAIT_LOCK)) {
+        return 0;
+    }
+    if (flock(g->fd, LOCK_EX | LOCK_NB) != 0) {
+        PyThread_release_lock(g->lock);
+        return 0;
+    }
+    return 1;
+}
+
+static void leave_both(Gate *g)
+{
+    flock(g->fd, LOCK_UN);
+    PyThread_release_lock(g->lock);
+}
+
+/* The file's flock, waiting without the GIL when another process holds it; -1 with an exception set. */
+static int lock_file(Gate *g)
+{
+    if (flock(g->fd, LOCK_EX | LOCK_NB) == 0) {
+        g->file_locked = 1;
+        return 0;
+    }
+    for (;;) {
+        int rc, err;
+        Py_BEGIN_ALLOW_THREADS
+        rc = flock(g->fd, LOCK_EX);
+        err = errno;
+        Py_END_ALLOW_THREADS
+        if (rc == 0) {
+            g->file_locked = 1;
+            return 0;
+        }
+        if (err != EINTR) {
+            errno = err;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            return -1;
+        }
+    }
+}
+
+static int parse_int(PyObject *arg, int64_t *out)
+{
+    long long value = PyLong_AsLongLong(arg);
+    if (value == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *out = (int64_t)value;
+    return 0;
+}
+
+static int parse_float(PyObject *arg, double *out)
+{
+    double value = PyFloat_AsDouble(arg);
+    if (value == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
+static int check_nargs(Py_ssize_t nargs, Py_ssize_t wanted, const char *name)
+{
+    if (nargs != wanted) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, wanted, nargs);
+        return -1;
+    }
+    return 0;
+}
+
+/* -- the gate as counter_map.py's Python path uses it -- */
+
+static int Gate_init(Gate *self, PyObject *args, PyObject *kwds)
+{
+    unsigned long long seed;
+    static char *keywords[] = {"seed", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "K", keywords, &seed)) {
+        return -1;
+    }
+    if (self->lock == NULL) {
+        self->lock = PyThread_allocate_lock();
+        if (self->lock == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    self->fd = -1;
+    self->rng = seed ? (uint64_t)seed : UINT64_C(0x9E3779B97F4A7C15);
+    return 0;
+}
+
+static void release_view(Gate *g)
+{
+    if (g->viewing) {
+        g->viewing = 0;
+        PyBuffer_Release(&g->view);
+    }
+}
+
+static void Gate_dealloc(Gate *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    release_view(self);
+    if (self->lock != NULL) {
+        PyThread_free_lock(self->lock);
+    }
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+PyDoc_STRVAR(attach_doc, "attach(mapping, fd, slots, capacity, counters_at): view a (re)mapping of the file.");
+
+static PyObject *Gate_attach(Gate *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t fd, slots, capacity, counters_at;
+    if (check_nargs(nargs, 5, "attach") < 0 || parse_int(args[1], &fd) < 0 || parse_int(args[2], &slots) < 0
+        || parse_int(args[3], &capacity) < 0 || parse_int(args[4], &counters_at) < 0) {
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_WRITABLE) < 0) {
+        return NULL;
+    }
+    if (view.len < (counters_at + capacity * COUNTER_WORDS) * (Py_ssize_t)sizeof(Word)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "the mapping is shorter than its counters");
+        return NULL;
+    }
+    release_view(self);
+    if (self->fd != (int)fd) {
+        self->file_locked = 0;
+    }
+    self->view = view;
+    self->viewing = 1;
+    self->fd = (int)fd;
+    self->slots = slots;
+    self->capacity = capacity;
+    self->counters_at = counters_at;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(detach_doc, "detach(closing): let go of the mapping (and, closing, of the file) before it is closed.");
+
+static PyObject *Gate_detach(Gate *self, PyObject *closing)
+{
+    release_view(self);
+    if (PyObject_IsTrue(closing)) {
+        self->fd = -1;
+        self->file_locked = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(enter_doc, "enter() -> bool: take the process's lock, then the file's flock when the file is open (True).");
+
+static PyObject *Gate_enter(Gate *self, PyObject *Py_UNUSED(unused))
+{
+    if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
+        Py_BEGIN_ALLOW_THREADS
+        PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        Py_END_ALLOW_THREADS
+    }
+    if (self->fd < 0) {
+        Py_RETURN_FALSE;
+    }
+    if (lock_file(self) < 0) {
+        PyThread_release_lock(self->lock);
+        return NULL;
+    }
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(lock_file_doc, "lock_file(): take the file's flock (after enter() answered False and the file was opened).");
+
+static PyObject *Gate_lock_file(Gate *self, PyObject *Py_UNUSED(unused))
+{
+    if (self->fd < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "the counters file is not open");
+        return NULL;
+    }
+    if (lock_file(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(leave_doc, "leave(): release the file's flock (when held), then the process's lock.");
+
+static PyObject *Gate_leave(Gate *self, PyObject *Py_UNUSED(unused))
+{
+    if (self->file_locked) {
+        self->file_locked = 0;
+        flock(self->fd, LOCK_UN);
+    }
+    PyThread_release_lock(self->lock);
+    Py_RETURN_NONE;
+}
+
+/* -- the hot operations -- */
+
+/* a released reservation's amount off its counter (exactly 0 once none is left) */
+static void unhold(Gate *g, Word *w, int64_t slot, int64_t counter_id, double amount)
+{
+    int64_t c = g->counters_at + slot * COUNTER_WORDS;
+    if (w[c].q == counter_id) {
+        int64_t count = w[c + 3].q - 1;
+        w[c + 3].q = count > 0 ? count : 0;
+        w[c + 2].d = count > 0 ? w[c + 2].d - amount : 0.0;
+    }
+}
+
+/* With the locks held: fold the settles published without the lock into their counters (the cost into
+ * the spend first, then the entry freed: a reader without the lock may count a cost twice, never miss it).
+ * -1 when a counter lies past the mapping (Python remaps and folds the rest). */
+static int apply_settled(Gate *g, Word *w)
+{
+    int64_t top = w[TOP].q < g->slots ? w[TOP].q : g->slots;
+    for (int64_t i = 0; i < top; i++) {
+        int64_t e = HEADER_WORDS + i * ENTRY_WORDS;
+        int64_t token = load_token(w, e);
+        if (token >= 0) {
+            continue;
+        }
+        int64_t slot = w[e + 3].q, counter_id = w[e + 4].q;
+        if (slot < 0 || slot >= g->capacity) {
+            return -1;
+        }
+        int64_t c = g->counters_at + slot * COUNTER_WORDS;
+        if (w[c].q == counter_id) {
+            w[c + 1].d = w[c + 1].d + settled_actual(token);
+        }
+        unhold(g, w, slot, counter_id, w[e + 1].d);
+        __atomic_store_n(&w[e].q, 0, __ATOMIC_RELEASE);
+        w[LIVE].q -= 1;
+        if (i < w[HINT].q) {
+            w[HINT].q = i;
+        }
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(reserve_doc,
+             "reserve(slot, counter_id, amount, limit, now, expires) -> token | (spent, reserved) | None | ...\n"
+             "counter_map.CounterMap.reserve without a sweep; Ellipsis: do it in Python.");
+
+static PyObject *Gate_reserve(Gate *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t slot, counter_id;
+    double amount, limit, now, expires;
+    if (check_nargs(nargs, 6, "reserve") < 0 || parse_int(args[0], &slot) < 0
+        || parse_int(args[1], &counter_id) < 0 || parse_float(args[2], &amount) < 0
+        || parse_float(args[3], &limit) < 0 || parse_float(args[4], &now) < 0
+        || parse_float(args[5], &expires) < 0) {
+        return NULL;
+    }
+    if (slot < 0 || !try_enter(self)) {
+        RETURN_SLOW;
+    }
+    if (slot >= self->capacity) {
+        leave_both(self);
+        RETURN_SLOW;
+    }
+    Word *w = (Word *)self->view.buf;
+    int64_t c = self->counters_at + slot * COUNTER_WORDS, slots = self->slots;
+    if (w[c].q != counter_id) {
+        leave_both(self);
+        Py_RETURN_NONE;
+    }
+    if (apply_settled(self, w) < 0 || now >= w[EARLIEST].d || w[LIVE].q >= slots) {
+        leave_both(self);
+        RETURN_SLOW;
+    }
+    double spent = w[c + 1].d, reserved = w[c + 2].d;
+    if (spent + reserved + amount > limit) {
+        leave_both(self);
+        return Py_BuildValue("(dd)", spent, reserved);
+    }
+    /* the lowest free entry from the hint (live < slots: there is one) */
+    int64_t index = w[HINT].q;
+    if (index < 0 || index >= slots) {
+        index = 0;
+    }
+    int64_t e = HEADER_WORDS + index * ENTRY_WORDS;
+    while (w[e].q) {
+        index = index + 1 < slots ? index + 1 : 0;
+        e = HEADER_WORDS + index * ENTRY_WORDS;
+    }
+    int64_t token = (int64_t)(((next_random(self) >> 21) | 1) << INDEX_BITS) | index;
+    w[e].q = token;
+    w[e + 1].d = amount;
+    w[e + 2].d = expires;
+    w[e + 3].q = slot;
+    w[e + 4].q = counter_id;
+    w[c + 2].d = reserved + amount;
+    w[c + 3].q += 1;
+    w[LIVE].q += 1;
+    w[HINT].q = index + 1;
+    if (index + 1 > w[TOP].q) {
+        w[TOP].q = index + 1;
+    }
+    if (expires < w[EARLIEST].d) {
+        w[EARLIEST].d = expires;
+    }
+    leave_both(self);
+    return PyLong_FromLongLong(token);
+}
+
+/* The settle without the locks, when the entry is still this reservation's, on this counter, far from its
+ * lease end: its cost published in the entry's token (one compare-and-swap), folded in by the next locked
+ * operation of any process. *spent: the counter's spend with every published settle on it (own included);
+ * 0 when the locked path must run. */
+static int settle_unlocked(Gate *g, Word *w, int64_t token, int64_t e, int64_t slot, int64_t counter_id,
+                           double actual, double *spent)
+{
+    int64_t c = g->counters_at + slot * COUNTER_WORDS;
+    if ((token & INDEX_MASK) >= g->slots || slot >= g->capacity || !(actual >= 0.0)
+        || load_token(w, e) != token || w[e + 3].q != slot || w[e + 4].q != counter_id
+        || w[c].q != counter_id || w[e + 2].d - wall_clock() <= SETTLE_MARGIN_S) {
+        return 0;
+    }
+    int64_t expected = token;
+    if (!__atomic_compare_exchange_n(&w[e].q, &expected, settled_token(actual + 0.0), 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        return 0;
+    }
+    int64_t top = __atomic_load_n(&w[TOP].q, __ATOMIC_ACQUIRE);
+    double published = 0.0;
+    for (int64_t i = 0; i < top && i < g->slots; i++) {
+        int64_t f = HEADER_WORDS + i * ENTRY_WORDS;
+        int64_t other = load_token(w, f);
+        if (other < 0 && w[f + 3].q == slot && w[f + 4].q == counter_id) {
+            published += settled_actual(other);
+        }
+    }
+    int64_t bits = __atomic_load_n(&w[c + 1].q, __ATOMIC_ACQUIRE);
+    *spent = as_double(bits) + published;
+    return 1;
+}
+
+PyDoc_STRVAR(settle_doc,
+             "settle(token, slot, counter_id, actual) -> spent | None | ...\n"
+             "counter_map.CounterMap.settle; Ellipsis: do it in Python.");
+
+static PyObject *Gate_settle(Gate *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t token, slot, counter_id;
+    double actual;
+    if (check_nargs(nargs, 4, "settle") < 0 || parse_int(args[0], &token) < 0 || parse_int(args[1], &slot) < 0
+        || parse_int(args[2], &counter_id) < 0 || parse_float(args[3], &actual) < 0) {
+        return NULL;
+    }
+    int64_t index = token & INDEX_MASK;
+    if (slot < 0 || token <= 0 || self->fd < 0 || !self->viewing) {
+        RETURN_SLOW;
+    }
+    Word *w = (Word *)self->view.buf;
+    int64_t e = HEADER_WORDS + index * ENTRY_WORDS;
+    int64_t c = self->counters_at + slot * COUNTER_WORDS;
+    double spent;
+    if (settle_unlocked(self, w, token, e, slot, counter_id, actual, &spent)) {
+        return PyFloat_FromDouble(spent);
+    }
+    if (!try_enter(self)) {
+        RETURN_SLOW;
+    }
+    int held = index < self->slots && w[e].q == token;
+    if (slot >= self->capacity || (held && (w[e + 3].q < 0 || w[e + 3].q >= self->capacity))
+        || apply_settled(self, w) < 0) {
+        leave_both(self);
+        RETURN_SLOW;
+    }
+    if (held) {
+        double amount = w[e + 1].d;
+        int64_t held_slot = w[e + 3].q, held_counter = w[e + 4].q;
+        w[e].q = 0;
+        w[LIVE].q -= 1;
+        if (index < w[HINT].q) {
+            w[HINT].q = index;
+        }
+        if (held_slot == slot && held_counter == counter_id) {
+            if (w[c].q != counter_id) {
+                leave_both(self);
+                Py_RETURN_NONE;
+            }
+            unhold(self, w, slot, counter_id, amount);
+        }
+        else {
+            unhold(self, w, held_slot, held_counter, amount);
+        }
+    }
+    /* swept after its lease (what it held was released then), or held: the cost is added */
+    if (w[c].q != counter_id) {
+        leave_both(self);
+        Py_RETURN_NONE;
+    }
+    spent = w[c + 1].d = w[c + 1].d + actual;
+    leave_both(self);
+    return PyFloat_FromDouble(spent);
+}
+
+PyDoc_STRVAR(add_doc, "add(slot, counter_id, actual) -> spent | None | ...: counter_map.CounterMap.add.");
+
+static PyObject *Gate_add(Gate *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t slot, counter_id;
+    double actual;
+    if (check_nargs(nargs, 3, "add") < 0 || parse_int(args[0], &slot) < 0 || parse_int(args[1], &counter_id) < 0
+        || parse_float(args[2], &actual) < 0) {
+        return NULL;
+    }
+    if (slot < 0 || !try_enter(self)) {
+        RETURN_SLOW;
+    }
+    if (slot >= self->capacity) {
+        leave_both(self);
+        RETURN_SLOW;
+    }
+    Word *w = (Word *)self->view.buf;
+    int64_t c = self->counters_at + slot * COUNTER_WORDS;
+    if (apply_settled(self, w) < 0) {
+        leave_both(self);
+        RETURN_SLOW;
+    }
+    if (w[c].q != counter_id) {
+        leave_both(self);
+        Py_RETURN_NONE;
+    }
+    double spent = w[c + 1].d = w[c + 1].d + actual;
+    leave_both(self);
+    return PyFloat_FromDouble(spent);
+}
+
+static PyMethodDef Gate_methods[] = {
+    {"attach", (PyCFunction)(void (*)(void))Gate_attach, METH_FASTCALL, attach_doc},
+    {"detach", (PyCFunction)Gate_detach, METH_O, detach_doc},
+    {"enter", (PyCFunction)Gate_enter, METH_NOARGS, enter_doc},
+    {"lock_file", (PyCFunction)Gate_lock_file, METH_NOARGS, lock_file_doc},
+    {"leave", (PyCFunction)Gate_leave, METH_NOARGS, leave_doc},
+    {"reserve", (PyCFunction)(void (*)(void))Gate_reserve, METH_FASTCALL, reserve_doc},
+    {"settle", (PyCFunction)(void (*)(void))Gate_settle, METH_FASTCALL, settle_doc},
+    {"add", (PyCFunction)(void (*)(void))Gate_add, METH_FASTCALL, add_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot Gate_slots[] = {
+    {Py_tp_doc, "The process's lock and the view of one mapped counters file, with its hot operations."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, Gate_init},
+    {Py_tp_dealloc, Gate_dealloc},
+    {Py_tp_methods, Gate_methods},
+    {0, NULL},
+};
+
+static PyType_Spec Gate_spec = {
+    .name = "ai_usage_monitor.budgets._ledger_ops.Gate",
+    .basicsize = sizeof(Gate),
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = Gate_slots,
+};
+
+static int module_exec(PyObject *module)
+{
+    PyObject *type = PyType_FromModuleAndSpec(module, &Gate_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "Gate", type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    PyObject *layout = Py_BuildValue("(iiii)", HEADER_WORDS, ENTRY_WORDS, COUNTER_WORDS, INDEX_BITS);
+    if (layout == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "LAYOUT", layout) < 0) {
+        Py_DECREF(layout);
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_ledger_ops",
+    .m_doc = "The budget ledger's hot operations on the mapped counters file (see counter_map.py).",
+    .m_size = 0,
+    .m_slots = module_slots,
+};
+
+PyMODINIT_FUNC PyInit__ledger_ops(void)
+{
+    return PyModuleDef_Init(&module_def);
+}
