@@ -174,6 +174,22 @@ static int check_nargs(Py_ssize_t nargs, Py_ssize_t wanted, const char *name)
 
 /* -- the gate as counter_map.py's Python path uses it -- */
 
+static PyObject *Gate_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Gate *self = (Gate *)PyType_GenericNew(type, args, kwds);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->fd = -1;
+    self->rng = UINT64_C(0x9E3779B97F4A7C15);
+    self->lock = PyThread_allocate_lock();
+    if (self->lock == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)self;
+}
+
 static int Gate_init(Gate *self, PyObject *args, PyObject *kwds)
 {
     unsigned long long seed;
@@ -181,15 +197,9 @@ static int Gate_init(Gate *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "K", keywords, &seed)) {
         return -1;
     }
-    if (self->lock == NULL) {
-        self->lock = PyThread_allocate_lock();
-        if (self->lock == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
+    if (seed) {
+        self->rng = (uint64_t)seed;
     }
-    self->fd = -1;
-    self->rng = seed ? (uint64_t)seed : UINT64_C(0x9E3779B97F4A7C15);
     return 0;
 }
 
@@ -247,8 +257,12 @@ PyDoc_STRVAR(detach_doc, "detach(closing): let go of the mapping (and, closing, 
 
 static PyObject *Gate_detach(Gate *self, PyObject *closing)
 {
+    int close_too = PyObject_IsTrue(closing);
+    if (close_too < 0) {
+        return NULL;
+    }
     release_view(self);
-    if (PyObject_IsTrue(closing)) {
+    if (close_too) {
         self->fd = -1;
         self->file_locked = 0;
     }
@@ -260,9 +274,18 @@ PyDoc_STRVAR(enter_doc, "enter() -> bool: take the process's lock, then the file
 static PyObject *Gate_enter(Gate *self, PyObject *Py_UNUSED(unused))
 {
     if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
-        Py_BEGIN_ALLOW_THREADS
-        PyThread_acquire_lock(self->lock, WAIT_LOCK);
-        Py_END_ALLOW_THREADS
+        for (;;) { /* as threading.Lock waits: without the GIL, a signal's handler run in between */
+            PyLockStatus got;
+            Py_BEGIN_ALLOW_THREADS
+            got = PyThread_acquire_lock_timed(self->lock, -1, 1);
+            Py_END_ALLOW_THREADS
+            if (got == PY_LOCK_ACQUIRED) {
+                break;
+            }
+            if (PyErr_CheckSignals() < 0) {
+                return NULL;
+            }
+        }
     }
     if (self->fd < 0) {
         Py_RETURN_FALSE;
@@ -340,6 +363,12 @@ static int apply_settled(Gate *g, Word *w)
             w[HINT].q = i;
         }
     }
+    while (top > 0 && __atomic_load_n(&w[HEADER_WORDS + (top - 1) * ENTRY_WORDS].q, __ATOMIC_ACQUIRE) == 0) {
+        top--; /* the entries in use lie below: later scans stop there */
+    }
+    if (top < w[TOP].q) {
+        w[TOP].q = top;
+    }
     return 0;
 }
 
@@ -385,7 +414,11 @@ static PyObject *Gate_reserve(Gate *self, PyObject *const *args, Py_ssize_t narg
         index = 0;
     }
     int64_t e = HEADER_WORDS + index * ENTRY_WORDS;
-    while (w[e].q) {
+    for (int64_t looked = 0; w[e].q; looked++) {
+        if (looked >= slots) { /* the live count was wrong (a process killed mid-operation): Python sweeps */
+            leave_both(self);
+            RETURN_SLOW;
+        }
         index = index + 1 < slots ? index + 1 : 0;
         e = HEADER_WORDS + index * ENTRY_WORDS;
     }
@@ -419,24 +452,24 @@ static int settle_unlocked(Gate *g, Word *w, int64_t token, int64_t e, int64_t s
     int64_t c = g->counters_at + slot * COUNTER_WORDS;
     if ((token & INDEX_MASK) >= g->slots || slot >= g->capacity || !(actual >= 0.0)
         || load_token(w, e) != token || w[e + 3].q != slot || w[e + 4].q != counter_id
-        || w[c].q != counter_id || w[e + 2].d - wall_clock() <= SETTLE_MARGIN_S) {
+        || w[c].q != counter_id || !(w[e + 2].d - wall_clock() > SETTLE_MARGIN_S)) {
         return 0;
     }
     int64_t expected = token;
-    if (!__atomic_compare_exchange_n(&w[e].q, &expected, settled_token(actual + 0.0), 0, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE)) {
+    if (!__atomic_compare_exchange_n(&w[e].q, &expected, settled_token(actual + 0.0), 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST)) {
         return 0;
     }
-    int64_t top = __atomic_load_n(&w[TOP].q, __ATOMIC_ACQUIRE);
+    int64_t top = __atomic_load_n(&w[TOP].q, __ATOMIC_SEQ_CST);
     double published = 0.0;
     for (int64_t i = 0; i < top && i < g->slots; i++) {
         int64_t f = HEADER_WORDS + i * ENTRY_WORDS;
-        int64_t other = load_token(w, f);
+        int64_t other = __atomic_load_n(&w[f].q, __ATOMIC_SEQ_CST);
         if (other < 0 && w[f + 3].q == slot && w[f + 4].q == counter_id) {
             published += settled_actual(other);
         }
     }
-    int64_t bits = __atomic_load_n(&w[c + 1].q, __ATOMIC_ACQUIRE);
+    int64_t bits = __atomic_load_n(&w[c + 1].q, __ATOMIC_SEQ_CST);
     *spent = as_double(bits) + published;
     return 1;
 }
@@ -502,6 +535,35 @@ static PyObject *Gate_settle(Gate *self, PyObject *const *args, Py_ssize_t nargs
     return PyFloat_FromDouble(spent);
 }
 
+PyDoc_STRVAR(apply_doc, "apply() -> bool: fold the published settles in (the caller holds both locks); "
+                        "False when one's counter lies past the mapping (the caller remaps and folds it).");
+
+static PyObject *Gate_apply(Gate *self, PyObject *Py_UNUSED(unused))
+{
+    if (self->fd < 0 || !self->viewing) {
+        Py_RETURN_FALSE;
+    }
+    return PyBool_FromLong(apply_settled(self, (Word *)self->view.buf) == 0);
+}
+
+PyDoc_STRVAR(clear_doc, "clear(entry, token) -> bool: free the reservation entry at word ``entry`` if it still holds "
+                        "``token`` (compare-and-swap: a settle published meanwhile is kept).");
+
+static PyObject *Gate_clear(Gate *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t entry, token;
+    if (check_nargs(nargs, 2, "clear") < 0 || parse_int(args[0], &entry) < 0 || parse_int(args[1], &token) < 0) {
+        return NULL;
+    }
+    if (!self->viewing || entry < HEADER_WORDS || entry >= HEADER_WORDS + self->slots * ENTRY_WORDS) {
+        PyErr_SetString(PyExc_ValueError, "not a reservation entry of the mapping");
+        return NULL;
+    }
+    Word *w = (Word *)self->view.buf;
+    return PyBool_FromLong(__atomic_compare_exchange_n(&w[entry].q, &token, 0, 0, __ATOMIC_SEQ_CST,
+                                                       __ATOMIC_SEQ_CST));
+}
+
 PyDoc_STRVAR(add_doc, "add(slot, counter_id, actual) -> spent | None | ...: counter_map.CounterMap.add.");
 
 static PyObject *Gate_add(Gate *self, PyObject *const *args, Py_ssize_t nargs)
@@ -543,12 +605,14 @@ static PyMethodDef Gate_methods[] = {
     {"reserve", (PyCFunction)(void (*)(void))Gate_reserve, METH_FASTCALL, reserve_doc},
     {"settle", (PyCFunction)(void (*)(void))Gate_settle, METH_FASTCALL, settle_doc},
     {"add", (PyCFunction)(void (*)(void))Gate_add, METH_FASTCALL, add_doc},
+    {"apply", (PyCFunction)Gate_apply, METH_NOARGS, apply_doc},
+    {"clear", (PyCFunction)(void (*)(void))Gate_clear, METH_FASTCALL, clear_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static PyType_Slot Gate_slots[] = {
     {Py_tp_doc, "The process's lock and the view of one mapped counters file, with its hot operations."},
-    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_new, Gate_new},
     {Py_tp_init, Gate_init},
     {Py_tp_dealloc, Gate_dealloc},
     {Py_tp_methods, Gate_methods},

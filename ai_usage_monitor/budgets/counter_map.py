@@ -45,7 +45,10 @@ __all__ = [
     "Refused",
 ]
 
-_MAGIC = b"AIUMCNT1"
+_MAGIC = b"AIUMCNT2"
+#: the layout before settles were published in the table: its processes would drop published settles
+#: (and never fold them), so a file of it is moved aside and a new one made (the periods are seeded again)
+_OLD_MAGIC = b"AIUMCNT1"
 _HEADER = struct.Struct("=8sqqqqdqq")
 _WORD = 8
 _HEADER_WORDS = _HEADER.size // _WORD
@@ -138,24 +141,31 @@ class CounterMap:
     def _open(self) -> None:
         """Map the file, creating it (under its flock) when it does not exist yet."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-        try:
-            flock(fd, LOCK_EX)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
             try:
-                if os.fstat(fd).st_size < _HEADER.size:
-                    slots = self._wanted_slots
-                    os.ftruncate(fd, self._size(slots, _INITIAL_COUNTERS))
-                    file_id = self._rng.getrandbits(63) or 1
-                    header = _HEADER.pack(_MAGIC, file_id, slots, _INITIAL_COUNTERS, 0, math.inf, 0, 0)
-                    os.pwrite(fd, header, 0)
-                magic, file_id, slots, capacity, *_ = _HEADER.unpack(os.pread(fd, _HEADER.size, 0))
-                if magic != _MAGIC:
-                    raise ValueError(f"{self.path} is not a budget counters file")
-            finally:
-                flock(fd, LOCK_UN)
-        except BaseException:
+                flock(fd, LOCK_EX)
+                try:
+                    if os.fstat(fd).st_size < _HEADER.size:
+                        slots = self._wanted_slots
+                        os.ftruncate(fd, self._size(slots, _INITIAL_COUNTERS))
+                        file_id = self._rng.getrandbits(63) or 1
+                        header = _HEADER.pack(_MAGIC, file_id, slots, _INITIAL_COUNTERS, 0, math.inf, 0, 0)
+                        os.pwrite(fd, header, 0)
+                    magic, file_id, slots, capacity, *_ = _HEADER.unpack(os.pread(fd, _HEADER.size, 0))
+                    if magic == _OLD_MAGIC:  # unless another process moved it aside already
+                        if os.path.samestat(os.fstat(fd), os.stat(self.path)):
+                            os.replace(self.path, self.path.with_name(self.path.name + ".v1"))
+                    elif magic != _MAGIC:
+                        raise ValueError(f"{self.path} is not a budget counters file")
+                finally:
+                    flock(fd, LOCK_UN)
+            except BaseException:
+                os.close(fd)
+                raise
+            if magic == _MAGIC:
+                break
             os.close(fd)
-            raise
         self._fd, self.file_id, self.reservation_slots = fd, file_id, slots
         self._counters_at = _HEADER_WORDS + slots * _ENTRY_WORDS
         self._map(capacity)
@@ -414,7 +424,10 @@ class CounterMap:
 
     def _apply_settled(self) -> None:
         """Fold the settles published without the lock into their counters: the cost into the spend, then
-        the entry freed (the order a reader without the lock relies on)."""
+        the entry freed (the order a reader without the lock relies on); in C when compiled (no thread
+        switch between the two), else here."""
+        if self.fast is not None and self.fast.apply():
+            return
         top = min(self._q[_TOP], self.reservation_slots)
         if top <= 0:
             return
@@ -435,6 +448,20 @@ class CounterMap:
             q[e] = 0
             q[_LIVE] -= 1
             q[_HINT] = min(q[_HINT], index)
+        q = self._q
+        while top > 0 and not q[_HEADER_WORDS + (top - 1) * _ENTRY_WORDS]:
+            top -= 1  # the entries in use lie below: later scans stop there
+        q[_TOP] = min(q[_TOP], top)
+
+    def _clear_entry(self, e: int, token: int) -> bool:
+        """Free the entry at word ``e`` if it still holds ``token`` (a settle may have been published since
+        the sweep read it: compare-and-swap when compiled; a check right before the store otherwise)."""
+        if self.fast is not None:
+            return self.fast.clear(e, token)
+        if self._q[e] != token:
+            return False
+        self._q[e] = 0
+        return True
 
     def _sweep(self, now: float) -> None:
         """Drop every reservation whose lease ended; recount the live ones and the earliest lease end."""
@@ -452,7 +479,9 @@ class CounterMap:
                     earliest = min(earliest, lease_ends[index])
                 continue
             e = _HEADER_WORDS + index * _ENTRY_WORDS
-            q[e] = 0
+            if not self._clear_entry(e, token):  # published meanwhile: folded in by the next operation
+                live, top = live + 1, index + 1
+                continue
             self._unhold(q[e + 3], q[e + 4], d[e + 1])
             q, d = self._q, self._d  # remapped if that counter lay past the mapping
             hint = min(hint, index)

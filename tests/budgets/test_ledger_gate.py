@@ -210,3 +210,18 @@ def test_a_settle_far_from_its_lease_end_is_published_and_folded_in_by_another_p
     assert (compiled._d[counter + 1], compiled._d[counter + 2]) == (1.0, 0.0)
     compiled.close()
     python.close()
+
+
+def test_a_counters_file_of_the_previous_layout_is_moved_aside(tmp_path: Path) -> None:
+    """Its processes would drop settles published in the table: the new layout starts a file of its own
+    (the directory then sees a new file id and seeds the periods again from the records)."""
+    path = tmp_path / "counters.bin"
+    old_header = counter_map._HEADER.pack(b"AIUMCNT1", 42, 16, 4, 0, math.inf, 0, 0)
+    path.write_bytes(old_header + bytes(counter_map._WORD * (16 * 5 + 4 * 4)))
+    counters = CounterMap(path)
+    counters.assign(0, 5)
+    assert counters.file_id != 42
+    assert isinstance(counters.reserve((0, 5), 1.0, 10.0, time.time(), time.time() + 60), int)
+    assert path.read_bytes()[:8] == b"AIUMCNT2"
+    assert (tmp_path / "counters.bin.v1").read_bytes()[:8] == b"AIUMCNT1"
+    counters.close()
