@@ -115,6 +115,20 @@ static void leave_both(Gate *g)
     PyThread_release_lock(g->lock);
 }
 
+/* Both locks, for an operation on the counter in ``slot``: the mapping's words, or NULL (nothing held)
+ * when the operation must be done in Python (a lock held elsewhere, the slot past this mapping). */
+static Word *enter_slot(Gate *g, int64_t slot)
+{
+    if (slot < 0 || !try_enter(g)) {
+        return NULL;
+    }
+    if (slot >= g->capacity) {
+        leave_both(g);
+        return NULL;
+    }
+    return (Word *)g->view.buf;
+}
+
 /* The file's flock, waiting without the GIL when another process holds it; -1 with an exception set. */
 static int lock_file(Gate *g)
 {
@@ -386,14 +400,10 @@ static PyObject *Gate_reserve(Gate *self, PyObject *const *args, Py_ssize_t narg
         || parse_float(args[5], &expires) < 0) {
         return NULL;
     }
-    if (slot < 0 || !try_enter(self)) {
+    Word *w = enter_slot(self, slot);
+    if (w == NULL) {
         RETURN_SLOW;
     }
-    if (slot >= self->capacity) {
-        leave_both(self);
-        RETURN_SLOW;
-    }
-    Word *w = (Word *)self->view.buf;
     int64_t c = self->counters_at + slot * COUNTER_WORDS, slots = self->slots;
     if (w[c].q != counter_id) {
         leave_both(self);
@@ -574,14 +584,10 @@ static PyObject *Gate_add(Gate *self, PyObject *const *args, Py_ssize_t nargs)
         || parse_float(args[2], &actual) < 0) {
         return NULL;
     }
-    if (slot < 0 || !try_enter(self)) {
+    Word *w = enter_slot(self, slot);
+    if (w == NULL) {
         RETURN_SLOW;
     }
-    if (slot >= self->capacity) {
-        leave_both(self);
-        RETURN_SLOW;
-    }
-    Word *w = (Word *)self->view.buf;
     int64_t c = self->counters_at + slot * COUNTER_WORDS;
     if (apply_settled(self, w) < 0) {
         leave_both(self);
