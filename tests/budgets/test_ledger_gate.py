@@ -225,3 +225,35 @@ def test_a_counters_file_of_the_previous_layout_is_moved_aside(tmp_path: Path) -
     assert path.read_bytes()[:8] == b"AIUMCNT2"
     assert (tmp_path / "counters.bin.v1").read_bytes()[:8] == b"AIUMCNT1"
     counters.close()
+
+
+def test_a_sweep_never_frees_an_entry_whose_settle_was_published_after_it_looked(tmp_path: Path) -> None:
+    counters = CounterMap(tmp_path / "counters.bin")
+    counters.assign(0, 5)
+    now = time.time()
+    token = counters.reserve((0, 5), 2.0, 10.0, now, now + 900)
+    assert isinstance(token, int)
+    entry = counter_map._HEADER_WORDS + (token & counter_map._INDEX_MASK) * counter_map._ENTRY_WORDS
+    counters.settle(token, (0, 5), 0.5)  # published: the entry now holds the cost, not the token
+    assert counters._q[entry] < 0
+    counters._acquire()
+    try:  # what a sweep that read the token before the settle would do: the entry is kept
+        assert not counters._clear_entry(entry, token)
+    finally:
+        counters._release()
+    assert counters.read([(0, 5)], time.time()) == [(0.5, 0.0)]
+
+
+def test_the_entries_in_use_bound_falls_back_once_a_burst_is_folded_in(tmp_path: Path) -> None:
+    """Every locked operation scans the table up to that bound: after a burst it must not stay high."""
+    counters = CounterMap(tmp_path / "counters.bin")
+    counters.assign(0, 5)
+    now = time.time()
+    tokens = [counters.reserve((0, 5), 1.0, 100.0, now, now + 900) for _ in range(40)]
+    assert counters._q[counter_map._TOP] == 40
+    for token in tokens:
+        assert isinstance(token, int)
+        counters.settle(token, (0, 5), 0.25)
+    assert counters.read([(0, 5)], time.time()) == [(10.0, 0.0)]
+    assert counters._q[counter_map._TOP] == 0
+    counters.close()
