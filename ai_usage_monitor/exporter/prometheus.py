@@ -35,6 +35,7 @@ from ai_usage_monitor.budgets.current import current_status
 from ai_usage_monitor.budgets.status import warning_ratio
 from ai_usage_monitor.exporter.drops import DROP_REASONS, DropTotals, read_ledgers
 from ai_usage_monitor.internal import handle_internal_error
+from ai_usage_monitor.store.buckets import DURATION_BUCKETS, TOKEN_BUCKETS
 from ai_usage_monitor.store.periods import day_range, month_range
 from ai_usage_monitor.store.queries import (
     duration_histogram,
@@ -60,9 +61,6 @@ __all__ = [
     "exposition",
 ]
 
-#: OpenTelemetry GenAI advice: 0.01 s doubling to 81.92 s, and 1 token ×4 up to 4^13.
-DURATION_BUCKETS: tuple[float, ...] = tuple(round(0.01 * 2**i, 2) for i in range(14))
-TOKEN_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
 
 BASE_LABELS = ("provider", "model", "function", "status")
 #: The order of the values kept per row, as ``metric_totals`` names them.

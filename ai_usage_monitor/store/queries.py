@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, get_args
 
+from ai_usage_monitor.store.buckets import DURATION_BUCKETS, TOKEN_BUCKETS
 from ai_usage_monitor.store.cache import Combine, Groups, greatest, least, merge, plus
 from ai_usage_monitor.store.dialect import Dialect, utc_day
 from ai_usage_monitor.store.schema import decode_tags, tag_entry
@@ -658,8 +659,6 @@ def _token_source(d: Dialect) -> str:
 def expired_counters(store: Store, cutoff: float) -> dict[str, Any]:
     """Every /metrics counter aggregate over the rows older than ``cutoff`` (Unix seconds), added to what
     rows dropped earlier had added (``Store.expired``): what a store keeps when retention drops those rows."""
-    from ai_usage_monitor.exporter.prometheus import DURATION_BUCKETS, TOKEN_BUCKETS
-
     d = store.dialect
     adders = [
         *(

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from ai_usage_monitor.api import create_app
-from ai_usage_monitor.exporter.prometheus import DURATION_BUCKETS, TOKEN_BUCKETS
 from ai_usage_monitor.records import UsageRecord
+from ai_usage_monitor.store.buckets import DURATION_BUCKETS, TOKEN_BUCKETS
 from tests.api.conftest import Dataset, boundary_records, make_record, settings_for
 from tests.api.helpers import SHANGHAI, aggregate, day_window, local_client, month_window, settle_clock
 from tests.support.prometheus import PrometheusServer, scrape_job

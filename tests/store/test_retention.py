@@ -204,7 +204,7 @@ def test_old_rows_leave_the_index_and_are_not_read_again(tmp_path: Path) -> None
 
 def counters(store: UsageStore) -> list[object]:
     """Everything /metrics exposes as counters and histograms, for every label set it may ask for."""
-    from ai_usage_monitor.exporter.prometheus import DURATION_BUCKETS, TOKEN_BUCKETS
+    from ai_usage_monitor.store.buckets import DURATION_BUCKETS, TOKEN_BUCKETS
 
     return [
         *(queries.metric_totals(store, extras) for extras in ((), ("user_id", "anchor_id"), ("anchor_id",))),
