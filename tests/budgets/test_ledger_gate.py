@@ -184,6 +184,13 @@ def test_a_child_forked_while_a_thread_holds_the_gate_takes_its_own(tmp_path: Pa
     counters.close()
 
 
+def held(counters: CounterMap, amount: float, lease: float) -> tuple[int, int]:
+    """A reservation of ``amount`` on counter (0, 5): its token and the word of its table entry."""
+    token = counters.reserve((0, 5), amount, 10.0, time.time(), time.time() + lease)
+    assert isinstance(token, int)
+    return token, counter_map._HEADER_WORDS + (token & counter_map._INDEX_MASK) * counter_map._ENTRY_WORDS
+
+
 def test_a_settle_far_from_its_lease_end_is_published_and_folded_in_by_another_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -193,10 +200,7 @@ def test_a_settle_far_from_its_lease_end_is_published_and_folded_in_by_another_p
     monkeypatch.setattr(counter_map, "COMPILED_GATE", None)
     python = CounterMap(tmp_path / "counters.bin")
     compiled.assign(0, 5)
-    now = time.time()
-    token = compiled.reserve((0, 5), 2.0, 10.0, now, now + 900)
-    assert isinstance(token, int)
-    entry = counter_map._HEADER_WORDS + (token & counter_map._INDEX_MASK) * counter_map._ENTRY_WORDS
+    token, entry = held(compiled, 2.0, 900)
     assert compiled.settle(token, (0, 5), 0.75) == 0.75  # the spend with the published settle in it
     assert compiled._q[entry] < 0  # published, not yet folded in: the counter still holds the reservation
     counter = compiled._counters_at
@@ -204,8 +208,7 @@ def test_a_settle_far_from_its_lease_end_is_published_and_folded_in_by_another_p
     assert python.read([(0, 5)], time.time()) == [(0.75, 0.0)]
     assert compiled._q[entry] == 0
     # near its lease end a settle takes the locks (a sweep may be about to drop the reservation)
-    token = compiled.reserve((0, 5), 2.0, 10.0, now, time.time() + 1.0)
-    assert isinstance(token, int)
+    token, _ = held(compiled, 2.0, 1.0)
     assert compiled.settle(token, (0, 5), 0.25) == 1.0
     assert (compiled._d[counter + 1], compiled._d[counter + 2]) == (1.0, 0.0)
     compiled.close()
@@ -230,10 +233,7 @@ def test_a_counters_file_of_the_previous_layout_is_moved_aside(tmp_path: Path) -
 def test_a_sweep_never_frees_an_entry_whose_settle_was_published_after_it_looked(tmp_path: Path) -> None:
     counters = CounterMap(tmp_path / "counters.bin")
     counters.assign(0, 5)
-    now = time.time()
-    token = counters.reserve((0, 5), 2.0, 10.0, now, now + 900)
-    assert isinstance(token, int)
-    entry = counter_map._HEADER_WORDS + (token & counter_map._INDEX_MASK) * counter_map._ENTRY_WORDS
+    token, entry = held(counters, 2.0, 900)
     counters.settle(token, (0, 5), 0.5)  # published: the entry now holds the cost, not the token
     assert counters._q[entry] < 0
     counters._acquire()
