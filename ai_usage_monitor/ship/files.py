@@ -4,12 +4,17 @@ same in both forms."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
+
+from ai_usage_monitor.ship.state import STATE_DIR
 
 __all__ = ["RECORD_FILE_RE", "RecordFile", "StreamReader", "complete_lines", "list_record_files"]
 
@@ -18,8 +23,10 @@ RECORD_FILE_RE = re.compile(r"usage_(?!report)[^/]*\.jsonl(\.gz)?")
 _GZ = ".gz"
 _GZIP_WBITS = 31
 _READ_BLOCK = 1 << 20
-#: decompressed sizes of ``.gz`` files by (path, inode, size, mtime): a given file is decompressed once
-_gzip_sizes: dict[tuple[str, int, int, int], int] = {}
+#: decompressed sizes of a folder's ``.gz`` files by "name inode size mtime": a given file is decompressed
+#: once, also across processes (``ship --status`` is one): kept in ``<records_dir>/.ship/gz_sizes.json``
+_SIZES_FILE = "gz_sizes.json"
+_sizes: dict[Path, dict[str, int]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +46,34 @@ class RecordFile:
         return self.name.removesuffix(_GZ)
 
 
-def _gzip_stream_size(path: Path, st: os.stat_result) -> int:
+def _known_sizes(records_dir: Path) -> dict[str, int]:
+    """The sizes this process knows for the folder, read from the folder's file the first time."""
+    known = _sizes.get(records_dir)
+    if known is None:
+        known = _sizes[records_dir] = {}
+        with contextlib.suppress(OSError, orjson.JSONDecodeError, TypeError, ValueError):
+            saved = orjson.loads((records_dir / STATE_DIR / _SIZES_FILE).read_bytes())
+            known.update({str(key): int(size) for key, size in saved.items()})
+    return known
+
+
+def _remember_sizes(records_dir: Path, known: dict[str, int]) -> None:
+    """Save the sizes (a temporary file renamed over the old one); a folder not writable keeps none."""
+    path = records_dir / STATE_DIR / _SIZES_FILE
+    temp = path.with_name(f"{_SIZES_FILE}.{os.getpid()}.tmp")
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(exist_ok=True)
+        temp.write_bytes(orjson.dumps(known))
+        temp.replace(path)
+
+
+def _size_key(name: str, st: os.stat_result) -> str:
+    return f"{name} {st.st_ino} {st.st_size} {st.st_mtime_ns}"
+
+
+def _gzip_stream_size(path: Path) -> int:
     """The decompressed size of every member of a ``.gz`` (retention adds members); -1 when it ends inside
     one. The trailer cannot tell: it sizes the last member only."""
-    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
-    size = _gzip_sizes.get(key)
-    if size is not None:
-        return size
     size = 0
     inflate = zlib.decompressobj(wbits=_GZIP_WBITS)
     inside = False
@@ -61,10 +89,7 @@ def _gzip_stream_size(path: Path, st: os.stat_result) -> int:
                         inflate = zlib.decompressobj(wbits=_GZIP_WBITS)
     except zlib.error:
         return -1
-    if inside:
-        return -1
-    _gzip_sizes[key] = size
-    return size
+    return -1 if inside else size
 
 
 def list_record_files(records_dir: Path) -> dict[str, RecordFile]:
@@ -76,16 +101,27 @@ def list_record_files(records_dir: Path) -> dict[str, RecordFile]:
         return {}
     entries.sort(key=lambda e: (e.name.removesuffix(_GZ), not e.name.endswith(_GZ)))
     found: dict[str, RecordFile] = {}
+    known = _known_sizes(Path(records_dir))
+    sized: dict[str, int] = {}
     for entry in entries:
         compressed = entry.name.endswith(_GZ)
         try:
             if not entry.is_file():
                 continue
             st = entry.stat()
-            size = _gzip_stream_size(Path(entry.path), st) if compressed else st.st_size
+            size = st.st_size
+            if compressed:
+                key = _size_key(entry.name, st)
+                size = known[key] if key in known else _gzip_stream_size(Path(entry.path))
+                if size >= 0:
+                    sized[key] = size
         except FileNotFoundError:  # moved between the listing and the stat: seen next time
             continue
         found[entry.name] = RecordFile(entry.name, Path(entry.path), compressed, st.st_ino, size)
+    if sized != known:  # only the files there now: a replaced or deleted one is forgotten
+        known.clear()
+        known.update(sized)
+        _remember_sizes(Path(records_dir), sized)
     return found
 
 

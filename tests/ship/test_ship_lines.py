@@ -7,7 +7,9 @@ import gzip
 from pathlib import Path
 
 import orjson
+import pytest
 
+from ai_usage_monitor.ship import files
 from ai_usage_monitor.ship.files import StreamReader, complete_lines, list_record_files
 from ai_usage_monitor.ship.lines import parse_lines, salvage
 
@@ -77,3 +79,27 @@ def test_parse_stops_at_the_limit_on_a_line_boundary() -> None:
     rows, corrupt, used = parse_lines(b"".join(lines), 3, _row)
     assert [r["timestamp"] for r in rows if r] == [0, 1, 2]
     assert (corrupt, used) == (0, sum(map(len, lines[:3])))
+
+
+def test_gz_sizes_are_kept_for_the_next_process_and_found_again_when_a_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ship --status`` runs once: without the saved sizes it would decompress every ``.gz`` each time."""
+    day = tmp_path / "usage_2026-01-01.jsonl.gz"
+    body = b'{"timestamp": 1}\n' * 200
+    day.write_bytes(gzip.compress(body))
+    assert list_record_files(tmp_path)[day.name].size == len(body)
+    files._sizes.clear()  # as a new process
+
+    def no_decompressing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("decompressed again")
+
+    monkeypatch.setattr(files.zlib, "decompressobj", no_decompressing)
+    assert list_record_files(tmp_path)[day.name].size == len(body)
+    monkeypatch.undo()
+    day.write_bytes(gzip.compress(body) + gzip.compress(body))  # retention appended a member
+    files._sizes.clear()
+    assert list_record_files(tmp_path)[day.name].size == 2 * len(body)
+    day.unlink()
+    assert list_record_files(tmp_path) == {}
+    assert orjson.loads((tmp_path / ".ship" / "gz_sizes.json").read_bytes()) == {}
