@@ -35,10 +35,15 @@ __version__ = "0.1.0"
 
 
 def get_usage_monitor(
-    records_dir: Any = None, timezone: str | None = None, store: str | None = None
+    records_dir: Any = None,
+    timezone: str | None = None,
+    store: str | None = None,
+    *,
+    service: str | None = None,
+    host: str | None = None,
 ) -> UsageMonitor:
-    """Query the records (docs/architecture.md §5), or the ClickHouse ``store`` URL; lazy, so instrumented
-    apps never load the store."""
+    """Query the records (docs/architecture.md §5), or the ClickHouse ``store`` URL, optionally of one
+    ``service`` or ``host`` only; lazy, so instrumented apps never load the store."""
     from ai_usage_monitor.monitor import get_usage_monitor as _get
 
-    return _get(records_dir=records_dir, timezone=timezone, store=store)
+    return _get(records_dir=records_dir, timezone=timezone, store=store, service=service, host=host)

@@ -228,17 +228,23 @@ def report(
     ] = None,
     records_dir: RecordsDirOption = None,
     store_url: StoreOption = None,
+    *,
+    service: Annotated[
+        str | None, typer.Option(help="Only the calls of this service (the app that made them).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Only the calls made on this host.")] = None,
 ) -> None:
     """Usage of the last N days as a table, JSON or CSV."""
     _in_range(days, 1, 366, "--days")
     settings = _reading_settings(records_dir, store_url)
+    from ai_usage_monitor.store.queries import Filters
     from ai_usage_monitor.store.reports import build_report, write_report
 
     if output is not None and output.is_dir():
         raise typer.BadParameter(f"{str(output)!r} is a folder", param_hint="--output")
     store = _open_store(settings, store_url)
     try:
-        data = build_report(store, days)
+        data = build_report(store, days, filters=Filters(service=service, host=host))
     finally:
         store.close()
     if fmt is ReportFormat.table:

@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import re
+from dataclasses import asdict
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,12 +38,15 @@ TOP_N = 100
 _CSV_COLUMNS = ("section", "name", "calls", "tokens", "cost", "success_rate")
 
 
-def build_report(store: Store, days: int = 30, now: periods.Instant = None) -> dict[str, Any]:
-    """Totals, breakdowns, top users and anchors, and the daily trend over the ``days`` days ending today."""
+def build_report(
+    store: Store, days: int = 30, now: periods.Instant = None, filters: queries.Filters | None = None
+) -> dict[str, Any]:
+    """Totals, breakdowns, top users and anchors, and the daily trend over the ``days`` days ending today
+    (of the records ``filters`` match, e.g. one service: the report then says so under ``"filters"``)."""
     rng, dates = periods.last_days(store.tz, days, now)
-    s = queries.summarize(store, rng)
+    s = queries.summarize(store, rng, filters)
     settings = store.settings
-    return {
+    report: dict[str, Any] = {
         "period": {
             "days": days,
             "start_date": dates[0].isoformat(),
@@ -70,11 +74,16 @@ def build_report(store: Store, days: int = 30, now: periods.Instant = None) -> d
         },
         "by_model": s.by_model,
         "by_function": s.by_function,
-        "by_user": queries.ranking(store, "user_id", rng, TOP_N),
-        "by_anchor": queries.ranking(store, "anchor_id", rng, TOP_N),
-        "daily": queries.cost_trend(store, dates),
-        "unpriced_models": queries.unpriced_models(store, rng),
+        "by_user": queries.ranking(store, "user_id", rng, TOP_N, filters),
+        "by_anchor": queries.ranking(store, "anchor_id", rng, TOP_N, filters),
+        "daily": queries.cost_trend(store, dates, filters),
+        "unpriced_models": queries.unpriced_models(store, rng, filters),
     }
+    if filters is not None and filters != queries.Filters():
+        report["filters"] = {
+            name: value for name, value in asdict(filters).items() if value not in (None, ())
+        }
+    return report
 
 
 def report_format(path: Path) -> ReportFormat:

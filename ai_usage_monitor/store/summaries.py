@@ -141,9 +141,9 @@ def session_summary(store: Store, session_id: str, filters: Filters | None = Non
     )
 
 
-def session_stats(store: Store, session_id: str) -> dict[str, Any]:
+def session_stats(store: Store, session_id: str, filters: Filters | None = None) -> dict[str, Any]:
     """The original doc's session dict: ``calls``, ``tokens``, ``cost`` and more."""
-    u = session_summary(store, session_id)
+    u = session_summary(store, session_id, filters)
     s = u.summary
     return {
         "session_id": session_id,
@@ -187,11 +187,15 @@ def current_stats(
 
 
 def top_users(
-    store: Store, limit: int = 100, days: int = 30, now: periods.Instant = None
+    store: Store,
+    limit: int = 100,
+    days: int = 30,
+    now: periods.Instant = None,
+    filters: Filters | None = None,
 ) -> list[dict[str, Any]]:
     """Users ranked by cost over the ``days`` calendar days ending today: ``user_id, calls, tokens, cost``."""
     rng, _ = periods.last_days(store.tz, days, now)
-    return queries.ranking(store, "user_id", rng, limit)
+    return queries.ranking(store, "user_id", rng, limit, filters)
 
 
 def cost_trend_days(
