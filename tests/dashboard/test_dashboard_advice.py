@@ -5,17 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from ai_usage_monitor.config import Settings
 from ai_usage_monitor.records import UsageRecord
 from tests.dashboard.conftest import Watched
 from tests.dashboard.support import PAGE, save_screenshot
-from tests.support.records import write_records
-from tests.support.servers import serve_monitor
+from tests.support.servers import serve_records
 
 TIMEZONE = "Asia/Shanghai"
 XSS_FUNCTION = "<img src=x onerror=alert(7)>"
@@ -90,11 +87,7 @@ def _records(now: float) -> list[UsageRecord]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     records_dir = tmp_path_factory.mktemp("advice_card") / "records"
-    write_records(records_dir, _records(time.time()), ZoneInfo(TIMEZONE))
-    settings = Settings(
-        records_dir=records_dir, timezone=TIMEZONE, api_token=None, raise_internal_errors=True
-    )
-    with serve_monitor(settings) as base:
+    with serve_records(records_dir, _records(time.time()), TIMEZONE) as base:
         yield base
 
 

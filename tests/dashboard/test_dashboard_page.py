@@ -6,13 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from ai_usage_monitor.config import Settings
 from tests.dashboard.conftest import Watched, open_page
 from tests.dashboard.records_fixture import (
     SCRIPT_FUNCTION,
@@ -30,8 +28,7 @@ from tests.dashboard.support import (
     launch_chromium_without_cjk_fonts,
     save_screenshot,
 )
-from tests.support.records import write_records
-from tests.support.servers import serve_monitor
+from tests.support.servers import serve_records
 
 KPI_PERIODS = ("current_hour", "today", "month", "selected")
 KPI_FIELDS = ("cost", "calls", "tokens", "success_rate")
@@ -41,11 +38,7 @@ KPI_FIELDS = ("cost", "calls", "tokens", "success_rate")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The monitor serving the known records; yields its base URL."""
     records_dir = tmp_path_factory.mktemp("dashboard") / "records"
-    write_records(records_dir, known_records(), ZoneInfo(TIMEZONE))
-    settings = Settings(
-        records_dir=records_dir, timezone=TIMEZONE, api_token=None, raise_internal_errors=True
-    )
-    with serve_monitor(settings) as base:
+    with serve_records(records_dir, known_records(), TIMEZONE) as base:
         yield base
 
 

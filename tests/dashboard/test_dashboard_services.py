@@ -14,12 +14,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from ai_usage_monitor.config import Settings
 from ai_usage_monitor.records import UsageRecord
 from tests.dashboard.conftest import Watched, open_page
 from tests.dashboard.support import PAGE
-from tests.support.records import write_records
-from tests.support.servers import serve_monitor
+from tests.support.servers import serve_records
 
 TIMEZONE = "Asia/Shanghai"
 #: (service, user) of each call in the current clock hour; ``None``: a record from before services
@@ -58,11 +56,7 @@ def records(now: float) -> list[UsageRecord]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     records_dir = tmp_path_factory.mktemp("services") / "records"
-    write_records(records_dir, records(time.time()), ZoneInfo(TIMEZONE))
-    settings = Settings(
-        records_dir=records_dir, timezone=TIMEZONE, api_token=None, raise_internal_errors=True
-    )
-    with serve_monitor(settings) as base:
+    with serve_records(records_dir, records(time.time()), TIMEZONE) as base:
         yield base
 
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import uvicorn
 
 from ai_usage_monitor.api import create_app
 from ai_usage_monitor.config import Settings
+from ai_usage_monitor.records import UsageRecord
+from tests.support.records import write_records
 
-__all__ = ["serve_monitor"]
+__all__ = ["serve_monitor", "serve_records"]
 
 
 @contextmanager
@@ -38,3 +42,14 @@ def serve_monitor(settings: Settings, start_timeout: float = 30.0) -> Iterator[s
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+@contextmanager
+def serve_records(records_dir: Path, records: Iterable[UsageRecord], timezone: str) -> Iterator[str]:
+    """``records`` written to ``records_dir`` and the monitor serving them (no token); yields the base URL."""
+    write_records(records_dir, records, ZoneInfo(timezone))
+    settings = Settings(
+        records_dir=records_dir, timezone=timezone, api_token=None, raise_internal_errors=True
+    )
+    with serve_monitor(settings) as base:
+        yield base
