@@ -105,8 +105,7 @@ class CounterMap:
         self._compiled: type[FastGate] | None = COMPILED_GATE
         self._rng = random.Random()
         self.gate: Gate
-        #: the gate again when it is the compiled one (``LocalLedger`` calls its operations first, then the
-        #: ``*_locked`` ones when they answer ``SLOW``: one call fewer per operation)
+        #: the gate again when it is the compiled one: its operations are tried first
         self.fast: FastGate | None
         self._new_gate()
         self._fd = -1
@@ -280,9 +279,9 @@ class CounterMap:
             got = fast.reserve(counter[0], counter[1], amount, limit, now, expires)
             if got is not SLOW:
                 return got
-        return self.reserve_locked(counter, amount, limit, now, expires)
+        return self._reserve_locked(counter, amount, limit, now, expires)
 
-    def reserve_locked(
+    def _reserve_locked(
         self, counter: Counter, amount: float, limit: float, now: float, expires: float
     ) -> int | Refused | None:
         """``reserve`` in Python."""
@@ -338,9 +337,9 @@ class CounterMap:
             got = fast.settle(token, counter[0], counter[1], actual)
             if got is not SLOW:
                 return got
-        return self.settle_locked(token, counter, actual)
+        return self._settle_locked(token, counter, actual)
 
-    def settle_locked(self, token: int, counter: Counter, actual: float) -> float | None:
+    def _settle_locked(self, token: int, counter: Counter, actual: float) -> float | None:
         """``settle`` in Python."""
         slot, counter_id = counter
         index = token & _INDEX_MASK

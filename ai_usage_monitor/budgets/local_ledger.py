@@ -21,7 +21,6 @@ from pathlib import Path
 
 from ai_usage_monitor.budgets.config import PeriodWindow
 from ai_usage_monitor.budgets.counter_map import DEFAULT_RESERVATION_SLOTS, Counter, CounterMap, LedgerFull
-from ai_usage_monitor.budgets.gate import SLOW
 from ai_usage_monitor.budgets.ledger import (
     DEFAULT_LEASE_SECONDS,
     Ledger,
@@ -181,14 +180,7 @@ class LocalLedger(Ledger):
         now = time.time()
         expires = now + self.lease_seconds
         try:
-            fast = self.counters.fast
-            got = (
-                fast.reserve(counter[0], counter[1], amount, limit, now, expires)
-                if fast is not None
-                else SLOW
-            )
-            if got is SLOW:
-                got = self.counters.reserve_locked(counter, amount, limit, now, expires)
+            got = self.counters.reserve(counter, amount, limit, now, expires)
             if got is None:
                 got = self.counters.reserve(self._forget(key, window.end), amount, limit, now, expires)
         except LedgerFull as exc:  # refused rather than let through unguarded
@@ -201,10 +193,7 @@ class LocalLedger(Ledger):
 
     def settle(self, reservation: Reservation, actual: float) -> float:
         token, counter = reservation.token
-        fast = self.counters.fast
-        spent = fast.settle(token, counter[0], counter[1], actual) if fast is not None else SLOW
-        if spent is SLOW:
-            spent = self.counters.settle_locked(token, counter, actual)
+        spent = self.counters.settle(token, counter, actual)
         if spent is None:  # the counter's slot was reused: the reservation is gone with it, the spend is not
             r = reservation
             spent = self.counters.add(self._forget((r.budget, r.scope_value, r.period), r.resets_at), actual)
