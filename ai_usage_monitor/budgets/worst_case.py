@@ -211,9 +211,9 @@ class WorstCaseRates:
     ) -> float:
         """The worst case of an SDK call's own arguments at Unix time ``now``: the guard's hot path.
 
-        The usual request (its messages a list of dicts of strings, at most an output cap besides) is read
-        and priced in one pass; any other shape goes through ``request_bounds`` and ``bound``, which this
-        pass gives the same answer as."""
+        The usual request (its messages in a list, at most an output cap besides) is read and priced in one
+        pass; any other shape goes through ``request_bounds`` and ``bound``, which this pass gives the same
+        answer as."""
         known = self._models.get((provider, model))
         if known is None or known.expires < now:
             known = self._model(provider, model, now)
@@ -221,7 +221,7 @@ class WorstCaseRates:
             return 0.0
         if len(args) > 1:
             return self.bound(provider, model, request_bounds(args, kwargs, thinking=thinking), now)
-        inputs = REQUEST_OVERHEAD_TOKENS
+        messages: list[Any] = []
         max_tokens: int | None = None
         capped = False
         for key, value in kwargs.items():
@@ -229,21 +229,7 @@ class WorstCaseRates:
             if role is None or not value:
                 continue
             if role == "messages" and value.__class__ is list:
-                for message in value:
-                    if message.__class__ is not dict:
-                        return self.bound(
-                            provider, model, request_bounds(args, kwargs, thinking=thinking), now
-                        )
-                    inputs += MESSAGE_OVERHEAD_TOKENS
-                    for name, text in message.items():
-                        if name == "role":
-                            continue
-                        if text.__class__ is str:  # the common case, without a call
-                            inputs += len(text.encode("utf-8", "surrogatepass"))
-                        elif name == "content" and isinstance(text, list):
-                            inputs += sum(_part_bound(part) for part in text)
-                        else:
-                            inputs += _part_bound(text)
+                messages = value if not messages else [*messages, *value]  # the caller's list stays as is
             elif role == "max_tokens":
                 if not capped:  # the first given wins, as in request_bounds
                     capped = True
@@ -251,6 +237,7 @@ class WorstCaseRates:
                     max_tokens = value if valid else None
             else:
                 return self.bound(provider, model, request_bounds(args, kwargs, thinking=thinking), now)
+        inputs = input_token_bound(messages)
         return self._priced(known, provider, model, inputs, max_tokens, thinking, None)
 
     def cost(
