@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py ai_usage_monitor/budgets/_ledger_ops.c | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard ai_usage_monitor/budgets/*.c) | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 

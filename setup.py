@@ -1,6 +1,7 @@
-"""The one compiled part: the budget ledger's hot operations (docs/budgets.md, "The ledger's C path").
+"""The compiled parts of the budget guard's hot path (docs/budgets.md, "The ledger's C path"): the
+ledger's operations and the input bound of the usual chat request.
 
-Optional: where no C compiler is found the package installs without it and runs them in Python.
+Optional: where no C compiler is found the package installs without them and runs them in Python.
 Everything else is declared in pyproject.toml.
 """
 
@@ -9,10 +10,11 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "ai_usage_monitor.budgets._ledger_ops",
-            ["ai_usage_monitor/budgets/_ledger_ops.c"],
+            f"ai_usage_monitor.budgets.{name}",
+            [f"ai_usage_monitor/budgets/{name}.c"],
             extra_compile_args=["-O2", "-fno-strict-aliasing"],
             optional=True,
         )
+        for name in ("_ledger_ops", "_text_bytes")
     ]
 )

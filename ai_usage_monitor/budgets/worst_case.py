@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,19 @@ DEFAULT_OUTPUT_CAP = 131_072
 _IMAGE_PART_TYPES = frozenset({"image", "image_url", "input_image", "video", "video_url"})
 
 
+def _compiled_bound() -> Callable[[list[Any], int, int], int | None] | None:
+    """``_text_bytes.messages_bound`` when it was compiled (the usual request measured in C)."""
+    try:
+        from ai_usage_monitor.budgets._text_bytes import messages_bound
+    except ImportError:
+        return None
+    return messages_bound
+
+
+#: the compiled measure of a list of text messages (``None``: the Python loop measures every request)
+COMPILED_BOUND = _compiled_bound()
+
+
 @functools.lru_cache(maxsize=1024)
 def output_cap(model: str) -> int:
     """The output cap of ``model``: the table's entry for it or for its longest listed prefix
@@ -98,6 +111,10 @@ def _part_bound(part: Any) -> int:
 def input_token_bound(messages: Iterable[Any], *, extra: Any = None) -> int:
     """An upper bound of the input tokens of a request: its ``messages`` (OpenAI or DashScope shape, or
     plain strings for a prompt) and ``extra`` (tool definitions, a response format) as JSON bytes."""
+    if COMPILED_BOUND is not None and extra is None and type(messages) is list:
+        measured = COMPILED_BOUND(messages, REQUEST_OVERHEAD_TOKENS, MESSAGE_OVERHEAD_TOKENS)
+        if measured is not None:
+            return measured
     tokens = REQUEST_OVERHEAD_TOKENS
     for message in messages:
         tokens += MESSAGE_OVERHEAD_TOKENS

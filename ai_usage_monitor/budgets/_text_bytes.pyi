@@ -1,0 +1,3 @@
+"""Types of the compiled input bound (``_text_bytes.c``)."""
+
+def messages_bound(messages: list[object], request_overhead: int, message_overhead: int, /) -> int | None: ...
