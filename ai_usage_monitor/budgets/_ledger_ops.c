@@ -1,8 +1,10 @@
 /* The budget ledger's hot operations in C: reserve, settle and add on the mapped counters file
- * (counter_map.py), under the process's lock and the file's flock, with the same layout and the same
- * arithmetic as counter_map.py's Python path, in far fewer instructions than the interpreter runs.
+ * (counter_map.py), under the process's lock and the file's lock (a robust, process-shared mutex in the
+ * file's header), with the same layout and the same arithmetic as counter_map.py's Python path, in far
+ * fewer instructions than the interpreter runs.
  *
- * A Gate is the in-process lock and the view of one mapping. Its operations never wait and never call
+ * A Gate is the in-process lock, the file's lock (its own mapping of the header, which stays where it is
+ * while the counters are remapped) and the view of one mapping. Its operations never wait and never call
  * into Python while they hold the locks: when a lock is taken, a sweep is due, or a slot lies past the
  * mapping, they answer Ellipsis and counter_map.py does the work in Python, through enter() and leave(),
  * which wait (without the GIL) and so serialise with the C path. Optional: built when a C compiler is
@@ -13,13 +15,19 @@
 #include <pythread.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/file.h>
+#include <sys/mman.h>
 #include <time.h>
 
 /* the layout (counter_map.py checks LAYOUT against its own) */
-#define HEADER_WORDS 8
+#define HEADER_WORDS 16
+/* the file's lock: a pthread mutex in header words 8 to 15 */
+#define LOCK_AT 8
+_Static_assert(sizeof(pthread_mutex_t) <= (HEADER_WORDS - LOCK_AT) * 8, "the mutex fits the header");
+/* how long a wait for the file's lock sleeps before it looks for a signal to handle (ns) */
+#define LOCK_WAIT_SLICE_NS 50000000L
 #define ENTRY_WORDS 5
 #define COUNTER_WORDS 4
 #define INDEX_BITS 20
@@ -45,9 +53,12 @@ typedef union {
 typedef struct {
     PyObject_HEAD
     PyThread_type_lock lock;
-    int fd;          /* -1 while the file is not open */
-    int file_locked; /* whether this process's flock on fd is held (by the thread holding lock) */
-    int viewing;     /* whether view holds the mapping */
+    int fd;                 /* -1 while the file is not open */
+    pthread_mutex_t *mutex; /* the file's lock, in the header mapped on its own; NULL while not open */
+    void *header;           /* that mapping */
+    int file_locked;        /* whether the thread holding lock holds the file's lock too */
+    int unmap_on_leave;     /* the file was closed while its lock was held: let go of it after leave() */
+    int viewing;            /* whether view holds the mapping */
     Py_buffer view;
     int64_t slots;       /* reservation entries */
     int64_t capacity;    /* counter slots mapped */
@@ -96,13 +107,52 @@ static uint64_t next_random(Gate *g)
     return g->rng = x;
 }
 
+/* The mutex's answer, 0 when it is held: a holder that died (a process killed inside an operation) left
+ * it owner-dead; it is made consistent and the state taken over as it is, as a dead process's flock was
+ * (every operation copes with another's half-done one: a live count off is corrected by a sweep). */
+static int took_mutex(pthread_mutex_t *mutex, int rc)
+{
+    if (rc == EOWNERDEAD) {
+        rc = pthread_mutex_consistent(mutex);
+        if (rc != 0) {
+            pthread_mutex_unlock(mutex);
+        }
+    }
+    return rc;
+}
+
+/* The mutex, waiting until ``until`` at most: on the monotonic clock where the C library has
+ * pthread_mutex_clocklock (a wall clock set back would stretch a slice, and the signals wait). */
+static int timed_lock(pthread_mutex_t *mutex, const struct timespec *until)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+    return pthread_mutex_clocklock(mutex, CLOCK_MONOTONIC, until);
+#else
+    return pthread_mutex_timedlock(mutex, until);
+#endif
+}
+
+static void slice_end(struct timespec *until)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+    clock_gettime(CLOCK_MONOTONIC, until);
+#else
+    clock_gettime(CLOCK_REALTIME, until);
+#endif
+    until->tv_nsec += LOCK_WAIT_SLICE_NS;
+    if (until->tv_nsec >= 1000000000L) {
+        until->tv_sec += 1;
+        until->tv_nsec -= 1000000000L;
+    }
+}
+
 /* Both locks without waiting: 1 when taken, 0 when either is held elsewhere (or the file is not open). */
 static int try_enter(Gate *g)
 {
-    if (g->fd < 0 || !g->viewing || !PyThread_acquire_lock(g->lock, NOWAIT_LOCK)) {
+    if (g->mutex == NULL || !g->viewing || !PyThread_acquire_lock(g->lock, NOWAIT_LOCK)) {
         return 0;
     }
-    if (flock(g->fd, LOCK_EX | LOCK_NB) != 0) {
+    if (took_mutex(g->mutex, pthread_mutex_trylock(g->mutex)) != 0) {
         PyThread_release_lock(g->lock);
         return 0;
     }
@@ -111,7 +161,7 @@ static int try_enter(Gate *g)
 
 static void leave_both(Gate *g)
 {
-    flock(g->fd, LOCK_UN);
+    pthread_mutex_unlock(g->mutex);
     PyThread_release_lock(g->lock);
 }
 
@@ -129,32 +179,73 @@ static Word *enter_slot(Gate *g, int64_t slot)
     return (Word *)g->view.buf;
 }
 
-/* The file's flock, waiting without the GIL when another process holds it; -1 with an exception set. */
+/* A robust, process-shared, error-checking mutex at ``mutex`` (error-checking: a Python gate interrupted
+ * while taking it can tell whether it holds it, see gate.py); 0 or the error. */
+static int make_mutex(pthread_mutex_t *mutex)
+{
+    pthread_mutexattr_t attributes;
+    int rc = pthread_mutexattr_init(&attributes);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+    if (rc == 0) {
+        rc = pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+    }
+    if (rc == 0) {
+        rc = pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_ERRORCHECK);
+    }
+    if (rc == 0) {
+        rc = pthread_mutex_init(mutex, &attributes);
+    }
+    pthread_mutexattr_destroy(&attributes);
+    return rc;
+}
+
+/* The file's lock, waiting without the GIL when another thread or process holds it (in slices, a signal's
+ * handler run between two); -1 with an exception set. The caller holds the process's lock. */
 static int lock_file(Gate *g)
 {
-    if (flock(g->fd, LOCK_EX | LOCK_NB) == 0) {
-        g->file_locked = 1;
-        return 0;
-    }
-    for (;;) {
-        int rc, err;
+    int rc = took_mutex(g->mutex, pthread_mutex_trylock(g->mutex));
+    while (rc == EBUSY || rc == ETIMEDOUT) {
+        if (rc == ETIMEDOUT && PyErr_CheckSignals() < 0) {
+            return -1;
+        }
+        struct timespec until;
+        slice_end(&until);
         Py_BEGIN_ALLOW_THREADS
-        rc = flock(g->fd, LOCK_EX);
-        err = errno;
+        rc = took_mutex(g->mutex, timed_lock(g->mutex, &until));
         Py_END_ALLOW_THREADS
-        if (rc == 0) {
-            g->file_locked = 1;
-            return 0;
-        }
-        if (err != EINTR) {
-            errno = err;
-            PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
-        }
-        if (PyErr_CheckSignals() < 0) {
-            return -1;
-        }
     }
+    if (rc != 0) {
+        errno = rc;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    g->file_locked = 1;
+    return 0;
+}
+
+/* Map the header of the file open as ``fd`` on its own: the file's lock stays at one address while the
+ * counters are remapped (a robust mutex must not move while held). NULL with an exception set. */
+static void *map_header(int fd)
+{
+    void *header = mmap(NULL, HEADER_WORDS * sizeof(Word), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (header == MAP_FAILED) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
+    }
+    return header;
+}
+
+static void unmap_header(Gate *g)
+{
+    if (g->header != NULL) {
+        munmap(g->header, HEADER_WORDS * sizeof(Word));
+    }
+    g->header = NULL;
+    g->mutex = NULL;
+    g->unmap_on_leave = 0;
 }
 
 static int parse_int(PyObject *arg, int64_t *out)
@@ -229,6 +320,11 @@ static void Gate_dealloc(Gate *self)
 {
     PyTypeObject *type = Py_TYPE(self);
     release_view(self);
+    /* never unlocked here (a gate dropped by a forked child may show its parent's hold), nor unmapped while
+     * held (the thread's robust list points into it): that one page is left mapped */
+    if (!self->file_locked) {
+        unmap_header(self);
+    }
     if (self->lock != NULL) {
         PyThread_free_lock(self->lock);
     }
@@ -254,10 +350,22 @@ static PyObject *Gate_attach(Gate *self, PyObject *const *args, Py_ssize_t nargs
         PyErr_SetString(PyExc_ValueError, "the mapping is shorter than its counters");
         return NULL;
     }
-    release_view(self);
-    if (self->fd != (int)fd) {
-        self->file_locked = 0;
+    if (self->fd != (int)fd || self->mutex == NULL) {
+        if (self->file_locked) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_RuntimeError, "another file attached while this one's lock is held");
+            return NULL;
+        }
+        void *header = map_header((int)fd);
+        if (header == NULL) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        unmap_header(self);
+        self->header = header;
+        self->mutex = (pthread_mutex_t *)((Word *)header + LOCK_AT);
     }
+    release_view(self);
     self->view = view;
     self->viewing = 1;
     self->fd = (int)fd;
@@ -278,12 +386,17 @@ static PyObject *Gate_detach(Gate *self, PyObject *closing)
     release_view(self);
     if (close_too) {
         self->fd = -1;
-        self->file_locked = 0;
+        if (self->file_locked) {
+            self->unmap_on_leave = 1;
+        }
+        else {
+            unmap_header(self);
+        }
     }
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(enter_doc, "enter() -> bool: take the process's lock, then the file's flock when the file is open (True).");
+PyDoc_STRVAR(enter_doc, "enter() -> bool: take the process's lock, then the file's lock when the file is open (True).");
 
 static PyObject *Gate_enter(Gate *self, PyObject *Py_UNUSED(unused))
 {
@@ -301,7 +414,7 @@ static PyObject *Gate_enter(Gate *self, PyObject *Py_UNUSED(unused))
             }
         }
     }
-    if (self->fd < 0) {
+    if (self->mutex == NULL) {
         Py_RETURN_FALSE;
     }
     if (lock_file(self) < 0) {
@@ -311,11 +424,11 @@ static PyObject *Gate_enter(Gate *self, PyObject *Py_UNUSED(unused))
     Py_RETURN_TRUE;
 }
 
-PyDoc_STRVAR(lock_file_doc, "lock_file(): take the file's flock (after enter() answered False and the file was opened).");
+PyDoc_STRVAR(lock_file_doc, "lock_file(): take the file's lock (after enter() answered False and the file was opened).");
 
 static PyObject *Gate_lock_file(Gate *self, PyObject *Py_UNUSED(unused))
 {
-    if (self->fd < 0) {
+    if (self->mutex == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "the counters file is not open");
         return NULL;
     }
@@ -325,15 +438,39 @@ static PyObject *Gate_lock_file(Gate *self, PyObject *Py_UNUSED(unused))
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(leave_doc, "leave(): release the file's flock (when held), then the process's lock.");
+PyDoc_STRVAR(leave_doc, "leave(): release the file's lock (when held), then the process's lock.");
 
 static PyObject *Gate_leave(Gate *self, PyObject *Py_UNUSED(unused))
 {
     if (self->file_locked) {
         self->file_locked = 0;
-        flock(self->fd, LOCK_UN);
+        pthread_mutex_unlock(self->mutex);
+        if (self->unmap_on_leave) {
+            unmap_header(self);
+        }
     }
     PyThread_release_lock(self->lock);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(init_lock_doc, "init_lock(fd): make the file's lock in a new file's header (under its flock, once).");
+
+static PyObject *Gate_init_lock(PyObject *Py_UNUSED(cls), PyObject *arg)
+{
+    int64_t fd;
+    if (parse_int(arg, &fd) < 0) {
+        return NULL;
+    }
+    void *header = map_header((int)fd);
+    if (header == NULL) {
+        return NULL;
+    }
+    int rc = make_mutex((pthread_mutex_t *)((Word *)header + LOCK_AT));
+    munmap(header, HEADER_WORDS * sizeof(Word));
+    if (rc != 0) {
+        errno = rc;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
     Py_RETURN_NONE;
 }
 
@@ -497,7 +634,7 @@ static PyObject *Gate_settle(Gate *self, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     int64_t index = token & INDEX_MASK;
-    if (slot < 0 || token <= 0 || self->fd < 0 || !self->viewing) {
+    if (slot < 0 || token <= 0 || self->mutex == NULL || !self->viewing) {
         RETURN_SLOW;
     }
     Word *w = (Word *)self->view.buf;
@@ -608,6 +745,7 @@ static PyMethodDef Gate_methods[] = {
     {"enter", (PyCFunction)Gate_enter, METH_NOARGS, enter_doc},
     {"lock_file", (PyCFunction)Gate_lock_file, METH_NOARGS, lock_file_doc},
     {"leave", (PyCFunction)Gate_leave, METH_NOARGS, leave_doc},
+    {"init_lock", (PyCFunction)Gate_init_lock, METH_O | METH_STATIC, init_lock_doc},
     {"reserve", (PyCFunction)(void (*)(void))Gate_reserve, METH_FASTCALL, reserve_doc},
     {"settle", (PyCFunction)(void (*)(void))Gate_settle, METH_FASTCALL, settle_doc},
     {"add", (PyCFunction)(void (*)(void))Gate_add, METH_FASTCALL, add_doc},
@@ -642,7 +780,7 @@ static int module_exec(PyObject *module)
         Py_DECREF(type);
         return -1;
     }
-    PyObject *layout = Py_BuildValue("(iiii)", HEADER_WORDS, ENTRY_WORDS, COUNTER_WORDS, INDEX_BITS);
+    PyObject *layout = Py_BuildValue("(iiiii)", HEADER_WORDS, ENTRY_WORDS, COUNTER_WORDS, INDEX_BITS, LOCK_AT);
     if (layout == NULL) {
         return -1;
     }

@@ -2,6 +2,6 @@
 
 from ai_usage_monitor.budgets.gate import FastGate
 
-LAYOUT: tuple[int, int, int, int]
+LAYOUT: tuple[int, int, int, int, int]
 #: the process's lock and the view of one mapped counters file, with its hot operations
 Gate: type[FastGate]

@@ -1,20 +1,20 @@
 """The hot half of the host's ledger: counters and live reservations in one memory-mapped file.
 
 Every process of the host that writes to the same records folder maps the same file; an operation is a
-few reads and writes of the mapping under the file's ``flock`` (between processes) and a process-wide lock
-(between the threads of one process, which share one descriptor and so one flock): the ``gate``. The hot
+few reads and writes of the mapping under a process-wide lock and the file's own lock (a robust mutex in
+its header, between every thread of every process): the ``gate``. The hot
 operations (reserve, settle, add) run in C when ``_ledger_ops`` was compiled, in Python otherwise, and
 in Python whenever the C path meets a case it leaves to Python (a sweep, a remap, a lock held). A
 counter's slot is found in the ledger's SQLite directory (``local_ledger``) and carries that directory's
 id for the counter, so a slot given to another counter since is noticed (``STALE``).
 
 Layout, in 8-byte words of the host's byte order (read through two typed views of the mapping, int64
-and float64, which cost less per field than ``struct``): an 8-word header (magic, file id, reservation
+and float64, which cost less per field than ``struct``): a 16-word header (magic, file id, reservation
 slots, counter slots, live reservations, earliest lease end, lowest maybe-free entry, entries in use up
-to); the reservation table, 5 words an entry (token, amount, lease end, slot, counter id; token 0 =
-free); then the counters, 4 words each (counter id, spent, reserved, live reservations). The earliest
-lease end tells when a sweep of expired reservations can find any. The file only grows (more counter
-slots); a process remaps when it meets a slot past its mapping.
+to; then the file's lock); the reservation table, 5 words an entry (token, amount, lease end, slot,
+counter id; token 0 = free); then the counters, 4 words each (counter id, spent, reserved, live
+reservations). The earliest lease end tells when a sweep of expired reservations can find any. The file
+only grows (more counter slots); a process remaps when it meets a slot past its mapping.
 
 Settles published without the lock: the compiled gate settles a reservation far from its lease end by one
 compare-and-swap of its token to the bitwise NOT of the cost's bits (negative: costs are never below 0);
@@ -33,7 +33,15 @@ import weakref
 from fcntl import LOCK_EX, LOCK_UN, flock
 from pathlib import Path
 
-from ai_usage_monitor.budgets.gate import SLOW, FastGate, Gate, PyGate, compiled_gate
+from ai_usage_monitor.budgets.gate import (
+    HEADER_BYTES,
+    LOCK_OFFSET,
+    SLOW,
+    FastGate,
+    Gate,
+    PyGate,
+    compiled_gate,
+)
 
 __all__ = [
     "COMPILED_GATE",
@@ -45,13 +53,15 @@ __all__ = [
     "Refused",
 ]
 
-_MAGIC = b"AIUMCNT2"
-#: the layout before settles were published in the table: its processes would drop published settles
-#: (and never fold them), so a file of it is moved aside and a new one made (the periods are seeded again)
-_OLD_MAGIC = b"AIUMCNT1"
+_MAGIC = b"AIUMCNT3"
+#: older layouts (before settles were published in the table; before the file's lock was in its header):
+#: their processes would not see this one's settles or locks, so such a file is moved aside (to the
+#: suffix) and a new one made (the periods are seeded again)
+_OLD_MAGICS = {b"AIUMCNT1": ".v1", b"AIUMCNT2": ".v2"}
+#: the header's first 8 words; the lock fills the rest of its 16
 _HEADER = struct.Struct("=8sqqqqdqq")
 _WORD = 8
-_HEADER_WORDS = _HEADER.size // _WORD
+_HEADER_WORDS = HEADER_BYTES // _WORD
 # header words
 _CAPACITY, _LIVE, _EARLIEST, _HINT, _TOP = 3, 4, 5, 6, 7
 _ENTRY_WORDS = 5
@@ -65,7 +75,9 @@ _INITIAL_COUNTERS = 256
 _BITS = struct.Struct("=q")
 _FLOAT = struct.Struct("=d")
 #: the compiled gate, when it was built for this layout (``None``: every operation in Python)
-COMPILED_GATE = compiled_gate((_HEADER_WORDS, _ENTRY_WORDS, _COUNTER_WORDS, _INDEX_BITS))
+COMPILED_GATE = compiled_gate(
+    (_HEADER_WORDS, _ENTRY_WORDS, _COUNTER_WORDS, _INDEX_BITS, LOCK_OFFSET // _WORD)
+)
 #: returned by an operation whose counter slot now belongs to another counter (look it up again)
 STALE = None
 
@@ -124,8 +136,8 @@ class CounterMap:
     # -- opening, locking, growing (cold) --
 
     def _after_fork(self) -> None:
-        """flock is held per open file, which a child shares with its parent: it opens its own (with a gate
-        of its own: a thread of the parent may have held the old one's lock)."""
+        """A child opens the file anew, with a gate of its own (a thread of the parent may have held the old
+        gate's locks; a hold of the file's lock by the parent stays the parent's: the child waits for it)."""
         self.gate.detach(True)
         self._rng = random.Random()
         self._new_gate()
@@ -145,16 +157,13 @@ class CounterMap:
             try:
                 flock(fd, LOCK_EX)
                 try:
-                    if os.fstat(fd).st_size < _HEADER.size:
-                        slots = self._wanted_slots
-                        os.ftruncate(fd, self._size(slots, _INITIAL_COUNTERS))
-                        file_id = self._rng.getrandbits(63) or 1
-                        header = _HEADER.pack(_MAGIC, file_id, slots, _INITIAL_COUNTERS, 0, math.inf, 0, 0)
-                        os.pwrite(fd, header, 0)
+                    if os.fstat(fd).st_size < HEADER_BYTES or os.pread(fd, 8, 0) == bytes(8):
+                        self._create(fd)
                     magic, file_id, slots, capacity, *_ = _HEADER.unpack(os.pread(fd, _HEADER.size, 0))
-                    if magic == _OLD_MAGIC:  # unless another process moved it aside already
+                    old = _OLD_MAGICS.get(magic)
+                    if old is not None:  # unless another process moved it aside already
                         if os.path.samestat(os.fstat(fd), os.stat(self.path)):
-                            os.replace(self.path, self.path.with_name(self.path.name + ".v1"))
+                            os.replace(self.path, self.path.with_name(self.path.name + old))
                     elif magic != _MAGIC:
                         raise ValueError(f"{self.path} is not a budget counters file")
                 finally:
@@ -168,6 +177,15 @@ class CounterMap:
         self._fd, self.file_id, self.reservation_slots = fd, file_id, slots
         self._counters_at = _HEADER_WORDS + slots * _ENTRY_WORDS
         self._map(capacity)
+
+    def _create(self, fd: int) -> None:
+        """Lay a new file out (under its flock): sized, the lock made, the header written last (a file
+        left without its magic by a process killed meanwhile is made again)."""
+        slots = self._wanted_slots
+        os.ftruncate(fd, self._size(slots, _INITIAL_COUNTERS))
+        self.gate.init_lock(fd)
+        file_id = self._rng.getrandbits(63) or 1
+        os.pwrite(fd, _HEADER.pack(_MAGIC, file_id, slots, _INITIAL_COUNTERS, 0, math.inf, 0, 0), 0)
 
     def _size(self, slots: int, capacity: int) -> int:
         return (_HEADER_WORDS + slots * _ENTRY_WORDS + capacity * _COUNTER_WORDS) * _WORD
@@ -197,7 +215,7 @@ class CounterMap:
         self._mm, self._fd, self._capacity = None, -1, 0
 
     def _acquire(self) -> None:
-        """Take the thread lock and the file's flock (opening the file on first use)."""
+        """Take the process's lock and the file's lock (opening the file on first use)."""
         gate = self.gate
         if gate.enter():
             return
@@ -250,7 +268,7 @@ class CounterMap:
         self._acquire()
         try:
             assert self._mm is not None
-            self._mm[_HEADER.size :] = bytes(len(self._mm) - _HEADER.size)
+            self._mm[HEADER_BYTES:] = bytes(len(self._mm) - HEADER_BYTES)  # the lock is left as it is
             self._q[_LIVE], self._d[_EARLIEST], self._q[_HINT], self._q[_TOP] = 0, math.inf, 0, 0
         finally:
             self._release()

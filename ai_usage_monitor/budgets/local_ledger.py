@@ -2,7 +2,7 @@
 folder (on a local disk, not a network share) with no extra service.
 
 Hot: the counters and live reservations in a memory-mapped file (``counter_map``): a reserve or a settle
-is a few reads and writes under the file's ``flock``, exact like a transaction. Cold, in SQLite (WAL):
+is a few reads and writes under the file's lock, exact like a transaction. Cold, in SQLite (WAL):
 the directory of counters (budget, scope value, period → slot of the mapped file, made once per counter
 and period), the ``seeded`` markers (a period's recorded spend counted once, under the directory's write
 lock) and the dropping of ended periods. Nothing is fsync'd: a power cut may lose the last spend.

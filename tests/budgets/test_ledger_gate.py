@@ -1,13 +1,15 @@
 """The mapped counters file's two paths agree: the compiled gate (``_ledger_ops.c``, with its settles
 published without the lock) and the Python one give the same answers over the same operations (to the
-rounding of a different order of additions); and the C path waits for a lock held by another thread or
-process instead of going past it."""
+rounding of a different order of additions); both wait for the file's lock held by another thread or
+process instead of going past it, and take it over from a process killed while holding it."""
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import random
+import select
 import subprocess
 import sys
 import threading
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from ai_usage_monitor.budgets import counter_map
+from ai_usage_monitor.budgets import gate as gate_module
 from ai_usage_monitor.budgets.counter_map import CounterMap, LedgerFull
 from ai_usage_monitor.budgets.gate import PyGate
 
@@ -133,31 +136,88 @@ def test_the_c_path_waits_for_another_thread_of_the_process(tmp_path: Path) -> N
     counters.close()
 
 
-_HOLD_FLOCK = """
-import fcntl, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDWR)
-fcntl.flock(fd, fcntl.LOCK_EX)
+#: another process holding the file's lock (through its compiled gate, or its Python one: argv[3] "python")
+_HOLD_LOCK = """
+import os, sys, time
+from pathlib import Path
+from ai_usage_monitor.budgets import counter_map
+if sys.argv[3] == "python":
+    counter_map.COMPILED_GATE = None
+counters = counter_map.CounterMap(Path(sys.argv[1]))
+counters._acquire()
 print("held", flush=True)
+if sys.argv[2] == "die":  # killed inside an operation: the lock is never released by the process
+    time.sleep(60)
 time.sleep(float(sys.argv[2]))
+counters._release()
 """
 
 
-def test_the_c_path_waits_for_another_process(tmp_path: Path) -> None:
-    counters = CounterMap(tmp_path / "counters.bin")
-    counters.assign(0, 5)
+def hold_lock(path: Path, how: str, gate: str) -> subprocess.Popen[str]:
+    """A process holding the file's lock: for ``how`` seconds, or until it is killed (``"die"``); the test
+    fails (and the process is killed) when it cannot take it within 20 s."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLD_FLOCK, str(counters.path), "0.5"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _HOLD_LOCK, str(path), how, gate], stdout=subprocess.PIPE, text=True
     )
+    assert holder.stdout is not None
+    ready, _, _ = select.select([holder.stdout], [], [], 20)
+    if not ready:
+        holder.kill()
+        holder.wait()
+        pytest.fail("another process could not take the file's lock")
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def one_counter(folder: Path, monkeypatch: pytest.MonkeyPatch, compiled: bool) -> CounterMap:
+    """A counters file with counter (0, 5), seen through the compiled gate or the Python one."""
+    if not compiled:
+        monkeypatch.setattr(counter_map, "COMPILED_GATE", None)
+    counters = CounterMap(folder / "counters.bin")
+    counters.assign(0, 5)
+    return counters
+
+
+@pytest.mark.parametrize("holder_gate", ["compiled", "python"])
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_an_operation_waits_for_another_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiled: bool, holder_gate: str
+) -> None:
+    counters = one_counter(tmp_path, monkeypatch, compiled)
+    holder = hold_lock(counters.path, "0.5", holder_gate)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         started = time.monotonic()
         token = counters.reserve((0, 5), 1.0, 10.0, time.time(), time.time() + 60)
         waited = time.monotonic() - started
     finally:
         holder.wait(10)
     assert isinstance(token, int)
-    assert waited > 0.2  # it waited for the other process's flock (about 0.5 s after "held")
+    assert waited > 0.2  # it waited for the other process's lock (about 0.5 s after "held")
     assert counters.read([(0, 5)], time.time()) == [(0.0, 1.0)]
+    counters.close()
+
+
+@pytest.mark.parametrize("holder_gate", ["compiled", "python"])
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_a_process_killed_holding_the_lock_does_not_stop_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compiled: bool, holder_gate: str
+) -> None:
+    """The kernel marks a dead holder's mutex: the next operation takes it over instead of waiting forever."""
+    counters = one_counter(tmp_path, monkeypatch, compiled)
+    holder = hold_lock(counters.path, "die", holder_gate)
+    waiting = threading.Thread(target=counters.add, args=((0, 5), 2.0))
+    waiting.start()  # waits for the holder...
+    time.sleep(0.2)
+    assert waiting.is_alive()
+    holder.kill()  # ...which dies holding it
+    holder.wait(10)
+    waiting.join(10)
+    assert not waiting.is_alive()
+    assert counters.reserve((0, 5), 1.0, 10.0, time.time(), time.time() + 60) is not None
+    assert counters.read([(0, 5)], time.time()) == [(2.0, 1.0)]
+    # and again from another process (the mutex was made consistent, not left owner-dead)
+    holder = hold_lock(counters.path, "0", holder_gate)
+    holder.wait(10)
     counters.close()
 
 
@@ -175,7 +235,7 @@ def test_a_child_forked_while_a_thread_holds_the_gate_takes_its_own(tmp_path: Pa
         except BaseException:
             code = 2
         os._exit(code)
-    # the parent keeps the flock until the child would have had to wait: release it, then the child runs
+    # the parent keeps the file's lock until the child would have had to wait: release it, then it runs
     time.sleep(0.2)
     counters._release()
     _, status = os.waitpid(pid, 0)
@@ -215,18 +275,33 @@ def test_a_settle_far_from_its_lease_end_is_published_and_folded_in_by_another_p
     python.close()
 
 
-def test_a_counters_file_of_the_previous_layout_is_moved_aside(tmp_path: Path) -> None:
-    """Its processes would drop settles published in the table: the new layout starts a file of its own
-    (the directory then sees a new file id and seeds the periods again from the records)."""
+@pytest.mark.parametrize(("magic", "suffix"), [(b"AIUMCNT1", ".v1"), (b"AIUMCNT2", ".v2")])
+def test_a_counters_file_of_a_previous_layout_is_moved_aside(
+    tmp_path: Path, magic: bytes, suffix: str
+) -> None:
+    """Its processes would drop settles published in the table (v1), or lock the file with flock, past this
+    layout's mutex (v2): the new layout starts a file of its own (the directory then sees a new file id and
+    seeds the periods again from the records)."""
     path = tmp_path / "counters.bin"
-    old_header = counter_map._HEADER.pack(b"AIUMCNT1", 42, 16, 4, 0, math.inf, 0, 0)
+    old_header = counter_map._HEADER.pack(magic, 42, 16, 4, 0, math.inf, 0, 0)
     path.write_bytes(old_header + bytes(counter_map._WORD * (16 * 5 + 4 * 4)))
     counters = CounterMap(path)
     counters.assign(0, 5)
     assert counters.file_id != 42
     assert isinstance(counters.reserve((0, 5), 1.0, 10.0, time.time(), time.time() + 60), int)
-    assert path.read_bytes()[:8] == b"AIUMCNT2"
-    assert (tmp_path / "counters.bin.v1").read_bytes()[:8] == b"AIUMCNT1"
+    assert path.read_bytes()[:8] == b"AIUMCNT3"
+    assert (tmp_path / f"counters.bin{suffix}").read_bytes()[:8] == magic
+    counters.close()
+
+
+def test_a_file_left_without_its_header_is_made_again(tmp_path: Path) -> None:
+    """A process killed while it laid a new file out leaves it sized, without its magic (written last)."""
+    path = tmp_path / "counters.bin"
+    path.write_bytes(bytes(counter_map._WORD * 64))
+    counters = CounterMap(path)
+    counters.assign(0, 5)
+    assert isinstance(counters.reserve((0, 5), 1.0, 10.0, time.time(), time.time() + 60), int)
+    assert path.read_bytes()[:8] == b"AIUMCNT3"
     counters.close()
 
 
@@ -256,4 +331,47 @@ def test_the_entries_in_use_bound_falls_back_once_a_burst_is_folded_in(tmp_path:
         counters.settle(token, (0, 5), 0.25)
     assert counters.read([(0, 5)], time.time()) == [(10.0, 0.0)]
     assert counters._q[counter_map._TOP] == 0
+    counters.close()
+
+
+def test_a_python_gate_interrupted_right_after_taking_the_lock_lets_go_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal's exception can strike between the ``ctypes`` call that took the mutex and the gate's
+    note of it: the gate then releases what it holds (an error-checking mutex tells its holder so)."""
+    counters = one_counter(tmp_path, monkeypatch, compiled=False)
+
+    def interrupted(rc: int, doing: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gate_module, "_check", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        counters.reserve((0, 5), 1.0, 10.0, time.time(), time.time() + 60)
+    monkeypatch.undo()
+    assert hold_lock(counters.path, "0", "compiled").wait(10) == 0  # another process takes it at once
+    assert isinstance(counters.reserve((0, 5), 1.0, 10.0, time.time(), time.time() + 60), int)
+    counters.close()
+
+
+def test_a_python_gate_interrupted_before_making_a_dead_holders_lock_consistent_leaves_it_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Released as it was found (owner-dead, not made consistent), the mutex could never be taken again:
+    the gate makes it consistent before it lets go."""
+    counters = one_counter(tmp_path, monkeypatch, compiled=False)
+    hold_lock(counters.path, "die", "python").kill()
+    time.sleep(0.2)  # the kernel marks the mutex owner-dead as its holder exits
+    took = gate_module._Pthread.took
+
+    def interrupted(self: gate_module._Pthread, address: int, rc: int) -> int:
+        if rc == errno.EOWNERDEAD:
+            raise KeyboardInterrupt
+        return took(self, address, rc)
+
+    monkeypatch.setattr(gate_module._Pthread, "took", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        counters.add((0, 5), 2.0)
+    monkeypatch.undo()
+    assert hold_lock(counters.path, "0", "compiled").wait(10) == 0
+    assert counters.add((0, 5), 2.0) == 2.0
     counters.close()

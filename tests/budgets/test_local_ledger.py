@@ -109,7 +109,7 @@ def test_the_slot_of_a_dropped_period_serves_a_new_counter_untouched_by_old_writ
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
 def test_a_forked_child_and_its_parent_exclude_each_other(tmp_path: Path) -> None:
-    """flock belongs to the open file: a child that kept its parent's descriptor would not be excluded."""
+    """Parent and child exclude each other through the file's lock (the child opens the file anew)."""
     ledger = LocalLedger(tmp_path)
     window = period_window(time.time(), "day", SHANGHAI)
     ledger.add("b", "", window, 1.0)  # the file is open and mapped before the fork
