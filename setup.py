@@ -1,4 +1,4 @@
-"""The compiled parts of the budget guard's hot path (docs/budgets.md, "The ledger's C path"): the
+"""The compiled parts of the budget guard's hot path (docs/budgets.md, "Local"): the
 ledger's operations and the input bound of the usual chat request.
 
 Optional: where no C compiler is found the package installs without them and runs them in Python.

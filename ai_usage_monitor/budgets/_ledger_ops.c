@@ -28,6 +28,13 @@
 _Static_assert(sizeof(pthread_mutex_t) <= (HEADER_WORDS - LOCK_AT) * 8, "the mutex fits the header");
 /* how long a wait for the file's lock sleeps before it looks for a signal to handle (ns) */
 #define LOCK_WAIT_SLICE_NS 50000000L
+/* whether the C library can wait for a mutex on the monotonic clock (pthread_mutex_clocklock) */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+#define HAVE_CLOCKLOCK 1
+#define LOCK_WAIT_CLOCK CLOCK_MONOTONIC
+#else
+#define LOCK_WAIT_CLOCK CLOCK_REALTIME
+#endif
 #define ENTRY_WORDS 5
 #define COUNTER_WORDS 4
 #define INDEX_BITS 20
@@ -121,12 +128,12 @@ static int took_mutex(pthread_mutex_t *mutex, int rc)
     return rc;
 }
 
-/* The mutex, waiting until ``until`` at most: on the monotonic clock where the C library has
- * pthread_mutex_clocklock (a wall clock set back would stretch a slice, and the signals wait). */
+/* The mutex, waiting until ``until`` on LOCK_WAIT_CLOCK at most (the monotonic clock where the C library
+ * has pthread_mutex_clocklock: a wall clock set back would stretch a slice, and the signals wait). */
 static int timed_lock(pthread_mutex_t *mutex, const struct timespec *until)
 {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
-    return pthread_mutex_clocklock(mutex, CLOCK_MONOTONIC, until);
+#ifdef HAVE_CLOCKLOCK
+    return pthread_mutex_clocklock(mutex, LOCK_WAIT_CLOCK, until);
 #else
     return pthread_mutex_timedlock(mutex, until);
 #endif
@@ -134,11 +141,7 @@ static int timed_lock(pthread_mutex_t *mutex, const struct timespec *until)
 
 static void slice_end(struct timespec *until)
 {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
-    clock_gettime(CLOCK_MONOTONIC, until);
-#else
-    clock_gettime(CLOCK_REALTIME, until);
-#endif
+    clock_gettime(LOCK_WAIT_CLOCK, until);
     until->tv_nsec += LOCK_WAIT_SLICE_NS;
     if (until->tv_nsec >= 1000000000L) {
         until->tv_sec += 1;

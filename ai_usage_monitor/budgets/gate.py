@@ -92,7 +92,7 @@ class _Pthread:
         self.clock: Callable[[], float]
         if hasattr(libc, "pthread_mutex_clocklock"):  # glibc 2.30+: slices on the monotonic clock
             clocklock = function("pthread_mutex_clocklock", pointer, ctypes.c_int, deadline)
-            self.timedlock = functools.partial(clocklock_on, clocklock)
+            self.timedlock = functools.partial(_clocklock_on, clocklock)
             self.clock = time.monotonic
         else:
             self.timedlock = function("pthread_mutex_timedlock", pointer, deadline)
@@ -146,7 +146,7 @@ class _Pthread:
             self.attr_destroy(attributes)
 
 
-def clocklock_on(clocklock: Callable[..., int], address: int, deadline: Any) -> int:
+def _clocklock_on(clocklock: Callable[..., int], address: int, deadline: Any) -> int:
     """``pthread_mutex_timedlock``'s call, on ``CLOCK_MONOTONIC``."""
     return clocklock(address, time.CLOCK_MONOTONIC, deadline)
 
