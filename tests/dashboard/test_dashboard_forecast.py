@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from ai_usage_monitor.config import Settings
@@ -45,9 +44,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_trend_chart_draws_the_forecast_band_to_month_end(watched: Watched, site: str) -> None:
     page = watched.page
-    load(page, f"{site}{PAGE}")
+    # the answer the page drew: today's expected spend moves with the clock, so a second request may differ
+    with page.expect_response(lambda response: "/api/ai_usage/forecast" in response.url) as answered:
+        load(page, f"{site}{PAGE}")
     page.wait_for_selector('[data-testid="forecast-point"]', timeout=15_000)
-    forecast: dict[str, Any] = httpx.get(f"{site}/api/ai_usage/forecast", timeout=30).json()
+    forecast: dict[str, Any] = answered.value.json()
     points = by_testid(page, "forecast-point")
     assert [p["label"] for p in points] == [d["date"] for d in forecast["daily"]]
     for shown, day in zip(points, forecast["daily"], strict=True):
